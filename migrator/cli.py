@@ -1,0 +1,167 @@
+"""The ``bgmigrate`` command line. Thin: parse options, call the library, render, exit.
+
+Exit codes: 0 clean, 1 findings at or above ``--fail-on``, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="bgmigrate",
+    help="Blue-green safe database migrations: lint, classify and (soon) run expand/contract phases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str) -> typer.Exit:
+    sys.stderr.write(f"bgmigrate: error: {message}\n")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"bgmigrate {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command()
+def lint(
+    paths: Annotated[list[Path], typer.Argument(help=".sql files or directories (searched recursively).")],
+    dialect: Annotated[str | None, typer.Option(help="postgres (default) or mysql.")] = None,
+    target_version: Annotated[
+        str | None, typer.Option("--target-version", help="Server version, e.g. 15 or 8.0.29.")
+    ] = None,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="text, json, sarif or github.")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help="error (default), warning or never.")] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Rule id to skip (repeatable).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file (default: nearest pyproject.toml).")
+    ] = None,
+    assume_in_transaction: Annotated[
+        bool | None,
+        typer.Option(
+            "--assume-in-transaction/--no-assume-in-transaction",
+            help="The migration runner wraps each file in a transaction.",
+        ),
+    ] = None,
+    lock_timeout_from_runner: Annotated[
+        bool | None,
+        typer.Option(
+            "--lock-timeout-from-runner/--no-lock-timeout-from-runner",
+            help="The runner (or the database role) sets lock_timeout and statement_timeout.",
+        ),
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Text format: also print why each rule matters.")] = False,
+    statements: Annotated[
+        bool, typer.Option("--statements", help="Text format: also list every statement's phase and lock.")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write .bgmigrate_cache/.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: automatic).")] = None,
+) -> None:
+    """Lint migrations: phase of every statement, lock and rewrite hazards, blue-green breakage."""
+    from .config import ConfigError, build_settings
+    from .lint.catalog import CatalogError
+    from .lint.engine import lint_paths
+    from .sources.sqlfiles import SourceError
+
+    overrides = {
+        "dialect": dialect,
+        "target_version": target_version,
+        "format": format,
+        "fail_on": fail_on,
+        "exclude": exclude or None,
+        "assume_in_transaction": assume_in_transaction,
+        "lock_timeout_from_runner": lock_timeout_from_runner,
+        "jobs": jobs,
+        "cache": False if no_cache else None,
+    }
+    try:
+        settings = build_settings(config=config, overrides=overrides)
+        unknown = [r for r in settings.exclude + list(settings.severity) if r not in _rule_ids()]
+        if unknown:
+            raise ConfigError(f"unknown rule id: {', '.join(unknown)} (see 'bgmigrate rules')")
+        result = lint_paths(paths, settings)
+    except (ConfigError, SourceError, CatalogError) as err:
+        raise _fail(str(err)) from None
+    out = sys.stdout
+    if settings.format == "json":
+        from .report import json_report
+
+        out.write(json_report.render(result))
+    elif settings.format == "sarif":
+        from .report import sarif
+
+        out.write(sarif.render(result))
+    elif settings.format == "github":
+        from .report import github
+
+        out.write(github.render(result))
+    else:
+        from .report import text
+
+        out.write(text.render(result, color=text.use_color(out), explain=explain, statements=statements))
+    out.flush()
+    raise typer.Exit(EXIT_FINDINGS if result.failed() else EXIT_OK)
+
+
+def _rule_ids() -> set[str]:
+    from .lint.catalog import load_rules
+
+    return {r.id for r in load_rules()}
+
+
+@app.command()
+def rules(
+    rule_id: Annotated[str | None, typer.Argument(help="Show one rule in full.")] = None,
+    dialect: Annotated[str | None, typer.Option(help="Only rules for this dialect.")] = None,
+) -> None:
+    """List the rule catalog, or show one rule with its examples."""
+    from .lint.catalog import load_rules
+    from .report.rules_doc import render_rule, render_table
+
+    catalog = load_rules()
+    if rule_id is not None:
+        match = next((r for r in catalog if r.id == rule_id), None)
+        if match is None:
+            raise _fail(f"unknown rule id: {rule_id} (see 'bgmigrate rules')")
+        sys.stdout.write(render_rule(match))
+        return
+    if dialect is not None and dialect not in ("postgres", "mysql"):
+        raise _fail(f"unknown dialect '{dialect}' (postgres or mysql)")
+    sys.stdout.write(render_table([r for r in catalog if dialect is None or dialect in r.dialects]))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("bgmigrate: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

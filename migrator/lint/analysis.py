@@ -1,0 +1,149 @@
+"""Per-file analysis (split, parse, normalize) with a content-hash cache and worker processes.
+
+Analysis depends only on a file's bytes, the dialect and the analyzer code,
+so its result is cached under ``.bgmigrate_cache/analysis/`` keyed by a hash
+of those. A warm run reads JSON and never imports the SQL parsers. Files that
+miss the cache are analyzed in worker processes when there are enough of them
+to pay for the start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from .. import __version__
+from ..config import Settings
+from ..sources.sqlfiles import SourceFile, decode
+from ..sql.statement import Statement
+
+CACHE_FORMAT = 1
+_PARALLEL_MIN_FILES = 48
+
+
+@lru_cache(maxsize=1)
+def analyzer_fingerprint() -> str:
+    """Hash of the analyzer's own code: a changed analyzer never reads stale cache entries."""
+    h = hashlib.sha256(f"{CACHE_FORMAT}:{__version__}".encode())
+    sql_dir = Path(__file__).resolve().parent.parent / "sql"
+    for p in sorted(sql_dir.glob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_root(settings: Settings) -> Path | None:
+    if not settings.cache:
+        return None
+    if settings.cache_dir:
+        return Path(settings.cache_dir)
+    env = os.environ.get("BGMIGRATE_CACHE_DIR")
+    if env:
+        return Path(env)
+    if settings.config_path:
+        return Path(settings.config_path).resolve().parent / ".bgmigrate_cache"
+    return Path.cwd() / ".bgmigrate_cache"
+
+
+class AnalysisCache:
+    def __init__(self, root: Path | None) -> None:
+        self.dir = root / "analysis" if root is not None else None
+        self.writable = self.dir is not None
+
+    def key(self, data: bytes, dialect: str) -> str:
+        h = hashlib.sha256(analyzer_fingerprint().encode())
+        h.update(dialect.encode())
+        h.update(b"\0")
+        h.update(data)
+        return h.hexdigest()
+
+    def get(self, key: str) -> list[Statement] | str | None:
+        if self.dir is None:
+            return None
+        try:
+            raw = (self.dir / key[:2] / f"{key}.json").read_bytes()
+            data = json.loads(raw)
+            if isinstance(data, dict) and "problem" in data:
+                return str(data["problem"])
+            return [Statement.from_json(s) for s in data]
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None  # missing or corrupted: analyze again
+
+    def put(self, key: str, value: list[Statement] | str) -> None:
+        if self.dir is None or not self.writable:
+            return
+        payload = {"problem": value} if isinstance(value, str) else [s.to_json() for s in value]
+        target = self.dir / key[:2] / f"{key}.json"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError:
+            self.writable = False  # read-only checkout: lint on without caching
+
+
+def analyze_one(data: bytes, dialect: str) -> list[Statement] | str:
+    text, problem = decode(data)
+    if problem is not None:
+        return problem
+    from ..sql.analyze import analyze_text
+
+    assert text is not None
+    return analyze_text(text, dialect)
+
+
+def _worker(args: tuple[bytes, str]) -> list[Statement] | str:
+    return analyze_one(*args)
+
+
+def _jobs(settings: Settings, misses: int) -> int:
+    if settings.jobs:
+        return settings.jobs
+    if misses < _PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def analyze_sources(sources: list[SourceFile], settings: Settings) -> list[list[Statement] | str]:
+    cache = AnalysisCache(cache_root(settings))
+    results: list[list[Statement] | str | None] = [None] * len(sources)
+    keys = [cache.key(s.data, settings.dialect) for s in sources]
+    todo: list[int] = []
+    for i, key in enumerate(keys):
+        hit = cache.get(key)
+        if hit is None:
+            todo.append(i)
+        else:
+            results[i] = hit
+    if todo:
+        jobs = _jobs(settings, len(todo))
+        work = [(sources[i].data, settings.dialect) for i in todo]
+        if jobs > 1:
+            computed = _parallel(work, jobs)
+        else:
+            computed = [analyze_one(d, dia) for d, dia in work]
+        for i, value in zip(todo, computed):
+            results[i] = value
+            cache.put(keys[i], value)
+    return [r if r is not None else [] for r in results]
+
+
+def _parallel(work: list[tuple[bytes, str]], jobs: int) -> list[list[Statement] | str]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..sql import analyze  # noqa: F401 - import the parsers once, before forking
+
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        ctx = mp.get_context()
+    chunk = max(1, len(work) // (jobs * 4))
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            return list(pool.map(_worker, work, chunksize=chunk))
+    except (OSError, RuntimeError):  # no processes available here: do it in-process
+        return [analyze_one(d, dia) for d, dia in work]

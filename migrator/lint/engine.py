@@ -1,0 +1,573 @@
+"""The lint engine: files in order, schema replay, phases, locks, rules, suppressions.
+
+Usable without the CLI::
+
+    from migrator.lint.engine import lint_paths
+    from migrator.config import Settings
+    result = lint_paths([Path("migrations")], Settings(dialect="postgres"))
+    for f in result.findings: print(f.rule, f.line, f.message)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..facts.locks import LockFact
+from ..schema.model import Schema
+from ..sources.sqlfiles import SourceFile, decode, read_sources
+from ..sql.changes import Change, Op
+from ..sql.statement import Statement
+from . import suppress
+from .catalog import load_rules
+from .classify import PHASES, Classified, classify, combine
+from .rule import Context, Hit, Rule
+
+ENGINE_RULES = {
+    "syntax": "syntax-error",
+    "unparsed": "unparsed-statement",
+    "unclassified": "unclassified-statement",
+    "encoding": "invalid-encoding",
+}
+
+
+@dataclass(slots=True)
+class Finding:
+    rule: str
+    severity: str
+    phase: str
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    message: str
+    why: str
+    fix: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "phase": self.phase,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "message": self.message,
+            "why": self.why,
+            "fix": self.fix,
+        }
+
+
+@dataclass(slots=True)
+class StatementResult:
+    file: str
+    statement: Statement
+    phase: str
+    reason: str
+    lock: str | None
+    rewrite: str
+    in_transaction: bool
+    algorithm: str | None = None
+    changes: list[tuple[Change, Classified]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        st = self.statement
+        return {
+            "file": self.file,
+            "line": st.line,
+            "column": st.column,
+            "end_line": st.end_line,
+            "end_column": st.end_column,
+            "sql": st.sql,
+            "operation": st.operation,
+            "table": st.table,
+            "phase": self.phase,
+            "lock": self.lock,
+            "rewrite": self.rewrite,
+            "in_transaction": self.in_transaction,
+            "algorithm": self.algorithm,
+            "reason": self.reason,
+            "changes": [
+                {
+                    "operation": ch.op,
+                    "table": ch.table,
+                    "column": ch.column,
+                    "phase": c.phase,
+                    "lock": c.lock.lock if c.lock else None,
+                    "rewrite": c.lock.effect if c.lock else "none",
+                }
+                for ch, c in self.changes
+            ],
+        }
+
+
+@dataclass(slots=True)
+class LintResult:
+    files: list[str]
+    statements: list[StatementResult]
+    findings: list[Finding]
+    settings: Settings
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+    def by_phase(self) -> dict[str, int]:
+        counts = dict.fromkeys(PHASES, 0)
+        for s in self.statements:
+            counts[s.phase] += 1
+        return counts
+
+    def failed(self) -> bool:
+        if self.settings.fail_on == "never":
+            return False
+        if self.settings.fail_on == "warning":
+            return bool(self.findings)
+        return self.errors > 0
+
+
+@dataclass(slots=True)
+class HeldLock:
+    table: str | None
+    mode: str
+    line: int
+
+
+@dataclass(slots=True)
+class TransactionState:
+    """Where the runner's or the file's transaction stands."""
+
+    active: bool = False
+    explicit: bool = False
+    begin_line: int | None = None
+    locks: list[HeldLock] = field(default_factory=list)
+    statements: int = 0
+    local_lock_timeout: bool = False
+    local_statement_timeout: bool = False
+
+
+_RANK_LOCK = {
+    "ACCESS SHARE": 0,
+    "ROW SHARE": 1,
+    "ROW EXCLUSIVE": 2,
+    "SHARE UPDATE EXCLUSIVE": 3,
+    "SHARE": 4,
+    "SHARE ROW EXCLUSIVE": 5,
+    "EXCLUSIVE": 6,
+    "ACCESS EXCLUSIVE": 7,
+}
+
+
+def strongest(locks: Iterable[LockFact | None]) -> LockFact | None:
+    best: LockFact | None = None
+    for lk in locks:
+        if lk is None or lk.lock is None:
+            continue
+        if best is None or _RANK_LOCK.get(lk.lock, 0) > _RANK_LOCK.get(best.lock or "", 0):
+            best = lk
+    return best
+
+
+_EFFECT_RANK = {"none": 0, "scan": 1, "rewrite": 2}
+
+
+class _Template(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+class RuleSet:
+    """The enabled rules, indexed by the op they look at."""
+
+    def __init__(self, settings: Settings) -> None:
+        excluded = set(settings.exclude) | {r for r, s in settings.severity.items() if s == "off"}
+        self.all = {r.id: r for r in load_rules()}
+        self.enabled = [
+            r for r in self.all.values() if r.id not in excluded and r.applies_to(settings.dialect, settings.version)
+        ]
+        self.by_op: dict[str, list[Rule]] = {}
+        self.any_op: list[Rule] = []
+        self.statement: list[Rule] = []
+        self.file: list[Rule] = []
+        for r in self.enabled:
+            if r.scope == "change":
+                if r.ops:
+                    for op in r.ops:
+                        self.by_op.setdefault(op, []).append(r)
+                else:
+                    self.any_op.append(r)
+            elif r.scope == "statement":
+                self.statement.append(r)
+            elif r.scope == "file":
+                self.file.append(r)
+        self.enabled_ids = {r.id for r in self.enabled}
+        self.severity = {r.id: settings.severity.get(r.id, r.severity) for r in self.all.values()}
+
+    def for_change(self, op: str) -> list[Rule]:
+        specific = self.by_op.get(op)
+        if specific is None:
+            return self.any_op
+        return specific + self.any_op if self.any_op else specific
+
+
+class FileLinter:
+    """Lints one file's statements against a shared schema (the history so far)."""
+
+    def __init__(self, display: str, statements: list[Statement], schema: Schema, settings: Settings, rules: RuleSet):
+        self.display = display
+        self.statements = statements
+        self.schema = schema
+        self.settings = settings
+        self.rules = rules
+        self.unit = display
+        self.findings: list[Finding] = []
+        self.results: list[StatementResult] = []
+        self.suppressions = suppress.collect(statements)
+        self.tx = TransactionState(active=settings.assume_in_transaction)
+        self.lock_timeout = settings.lock_timeout_from_runner
+        self.statement_timeout = settings.lock_timeout_from_runner
+
+    # ---- findings --------------------------------------------------------------------------------
+    def emit(self, rule: Rule | str, st: Statement | None, phase: str, hit: Any, fields: dict[str, Any]) -> None:
+        rule_obj = rule if isinstance(rule, Rule) else self.rules.all.get(rule)
+        rule_id = rule if isinstance(rule, str) else rule.id
+        if rule_obj is None or rule_id not in self.rules.enabled_ids:
+            return
+        if st is not None:
+            sup = suppress.find(self.suppressions, rule_id, st.index)
+            if sup is not None:
+                sup.used.add(rule_id)
+                return
+        message = rule_obj.message
+        fix = rule_obj.fix
+        if isinstance(hit, str):
+            message = hit
+        elif isinstance(hit, Hit):
+            message = hit.message or message
+            fix = hit.fix or fix
+        template = _Template(fields)
+        try:
+            message = message.format_map(template)
+            fix = fix.format_map(template)
+        except (ValueError, IndexError, KeyError):
+            pass
+        if st is None:
+            line = column = end_line = end_column = 1
+        else:
+            line, column, end_line, end_column = st.line, st.column, st.end_line, st.end_column
+            if st.problem is not None and rule_id in ENGINE_RULES.values():
+                line, column = st.problem.line, st.problem.column
+                end_line, end_column = line, column
+        self.findings.append(
+            Finding(
+                rule_id,
+                self.rules.severity[rule_id],
+                phase,
+                self.display,
+                line,
+                column,
+                end_line,
+                end_column,
+                message,
+                rule_obj.why.strip(),
+                fix.strip(),
+            )
+        )
+
+    # ---- the walk --------------------------------------------------------------------------------
+    def run(self) -> None:
+        for st in self.statements:
+            self._statement(st)
+        self._file_rules()
+        self._suppression_findings()
+
+    def _fields(self, st: Statement, change: Change | None, c: Classified | None) -> dict[str, Any]:
+        f: dict[str, Any] = {"statement": st.sql[:80], "file": self.display}
+        if change is not None:
+            f.update(change.attrs)
+            f["table"] = change.table or change.get("type_name") or change.get("schema") or "?"
+            f["column"] = change.column or "?"
+            f["op"] = change.op
+        if c is not None:
+            f["lock"] = c.lock.lock if c.lock and c.lock.lock else "a lock"
+            f["effect"] = c.lock.effect if c.lock else "none"
+            f["algorithm"] = c.lock.algorithm if c.lock else None
+            f["phase"] = c.phase
+            f["reason"] = c.reason
+            if c.type_change is not None:
+                f["type_reason"] = c.type_change.reason
+                t = self.schema.table(change.table) if change else None
+                col = t.column(change.column) if t is not None and change is not None else None
+                f["old_type"] = col.type if col is not None and col.type else "unknown"
+        f["version"] = ".".join(str(v) for v in self.settings.version)
+        return f
+
+    def _statement(self, st: Statement) -> None:
+        settings = self.settings
+        classified = [
+            classify(ch, self.schema, self.unit, settings.dialect, settings.version) for ch in st.changes
+        ]
+        phase = combine([c.phase for c in classified])
+        reason = next((c.reason for c in classified if c.phase == phase), classified[0].reason if classified else "")
+        if st.problem is not None:
+            rule_id = ENGINE_RULES[st.problem.kind]
+            self.emit(rule_id, st, phase, st.problem.message, {"message": st.problem.message})
+        in_tx = self.tx.active and st.changes[0].op not in (Op.BEGIN,)
+        base = Context(
+            dialect=settings.dialect,
+            version=settings.version,
+            unit=self.unit,
+            schema=self.schema,
+            statement=st,
+            statements=self.statements,
+            change=None,
+            statement_phase=phase,
+            tx=self.tx,
+            lock_timeout=self.lock_timeout or self.tx.local_lock_timeout,
+            statement_timeout=self.statement_timeout or self.tx.local_statement_timeout,
+            settings=settings,
+            classified=list(zip(st.changes, classified)),
+        )
+        for ch, c in zip(st.changes, classified):
+            ctx = _with_change(base, ch, c)
+            for rule in self.rules.for_change(ch.op):
+                if rule.existing_tables_only and c.new_object:
+                    continue
+                self._run(rule, ctx, st, phase, ch, c)
+        if st.changes:
+            first_ctx = _with_change(base, st.changes[0], classified[0])
+            for rule in self.rules.statement:
+                if rule.existing_tables_only and all(c.new_object for c in classified):
+                    continue
+                self._run(rule, first_ctx, st, phase, st.changes[0], classified[0])
+        # record the statement
+        locks = [c.lock for c in classified if not c.new_object]
+        top = strongest(locks)
+        effect = max((c.lock.effect for c in classified if c.lock and not c.new_object), key=_EFFECT_RANK.get, default="none")
+        algorithm = next((c.lock.algorithm for c in classified if c.lock and c.lock.algorithm and not c.new_object), None)
+        self.results.append(
+            StatementResult(
+                self.display,
+                st,
+                phase,
+                reason,
+                top.lock if top else None,
+                effect,
+                in_tx,
+                algorithm,
+                list(zip(st.changes, classified)),
+            )
+        )
+        # advance the state
+        for ch in st.changes:
+            self.schema.apply(ch, self.unit)
+        self._advance_session(st, classified)
+
+    def _run(self, rule: Rule, ctx: Context, st: Statement, phase: str, ch: Change, c: Classified) -> None:
+        assert rule.func is not None
+        try:
+            out = rule.func(ctx)
+        except Exception as err:  # a rule bug must not take the whole lint down
+            out = Hit(f"internal error in rule {rule.id}: {type(err).__name__}: {err}")
+        if not out:
+            return
+        hits = out if isinstance(out, list) else [out]
+        for hit in hits:
+            self.emit(rule, st, phase, None if hit is True else hit, self._fields(st, ch, c))
+
+    def _advance_session(self, st: Statement, classified: list[Classified]) -> None:
+        tx = self.tx
+        ops = [ch.op for ch in st.changes]
+        if Op.BEGIN in ops:
+            tx.active = True
+            tx.explicit = True
+            tx.begin_line = st.line
+            tx.locks = []
+            tx.statements = 0
+            return
+        if Op.COMMIT in ops or Op.ROLLBACK in ops:
+            tx.active = False
+            tx.explicit = False
+            tx.locks = []
+            tx.local_lock_timeout = tx.local_statement_timeout = False
+            return
+        for ch in st.changes:
+            if ch.op == Op.SET:
+                setting = (ch.get("setting") or "").lower()
+                value = ch.get("value")
+                on = value is not None and str(value).strip().strip("'\"").lower() not in ("0", "default", "")
+                local = bool(ch.get("local"))
+                if setting in ("lock_timeout", "lock_wait_timeout", "innodb_lock_wait_timeout"):
+                    if local and tx.active:
+                        tx.local_lock_timeout = on
+                    else:
+                        self.lock_timeout = on
+                elif setting in ("statement_timeout", "max_execution_time"):
+                    if local and tx.active:
+                        tx.local_statement_timeout = on
+                    else:
+                        self.statement_timeout = on
+                elif setting == "all":
+                    self.lock_timeout = self.statement_timeout = self.settings.lock_timeout_from_runner
+        if self.settings.dialect == "mysql" and any(
+            ch.op not in (Op.INSERT, Op.UPDATE, Op.DELETE, Op.SELECT, Op.SET) for ch in st.changes
+        ):
+            # MySQL commits implicitly around DDL.
+            tx.active = tx.active and not tx.explicit and self.settings.assume_in_transaction
+            tx.locks = []
+            return
+        if tx.active:
+            tx.statements += 1
+            for ch, c in zip(st.changes, classified):
+                if c.lock and c.lock.lock and not c.new_object and (c.lock.blocks_writes or c.lock.blocks_reads):
+                    tx.locks.append(HeldLock(ch.table, c.lock.lock, st.line))
+
+    def _file_rules(self) -> None:
+        if not self.statements:
+            return
+        ctx = Context(
+            dialect=self.settings.dialect,
+            version=self.settings.version,
+            unit=self.unit,
+            schema=self.schema,
+            statement=None,
+            statements=self.statements,
+            change=None,
+            tx=self.tx,
+            settings=self.settings,
+        )
+        phases = {r.statement.index: r.phase for r in self.results}
+        for rule in self.rules.file:
+            assert rule.func is not None
+            try:
+                out = rule.func(ctx) or []
+            except Exception as err:
+                out = [(self.statements[-1], Hit(f"internal error in rule {rule.id}: {err}"))]
+            for st, hit in out:
+                self.emit(rule, st, phases.get(st.index, "neutral"), None if hit is True else hit, self._fields(st, None, None))
+
+    def _suppression_findings(self) -> None:
+        phases = {r.statement.index: r.phase for r in self.results}
+        by_index = {s.index: s for s in self.statements}
+        for sup in self.suppressions:
+            st = by_index.get(sup.statement_index) if sup.statement_index is not None else None
+            span = _Span(sup.line, sup.column)
+            phase = phases.get(sup.statement_index if sup.statement_index is not None else -2, "neutral")
+            if not sup.rules:
+                self._emit_at("suppression-without-rule", span, phase, {"directive": sup.text})
+                continue
+            if not sup.reason:
+                self._emit_at("suppression-without-reason", span, phase, {"rules": ", ".join(sup.rules)})
+            for rule_id in sup.rules:
+                if rule_id not in self.rules.all:
+                    self._emit_at("unknown-rule-in-suppression", span, phase, {"rule": rule_id})
+                elif sup.statement_index == -1:
+                    self._emit_at("unused-suppression", span, phase, {"rule": rule_id, "where": "no statement follows it directly"})
+                elif rule_id not in sup.used and rule_id in self.rules.enabled_ids:
+                    where = f"statement at line {st.line}" if st is not None else "this file"
+                    self._emit_at("unused-suppression", span, phase, {"rule": rule_id, "where": where})
+
+    def _emit_at(self, rule_id: str, span: _Span, phase: str, fields: dict[str, Any]) -> None:
+        rule = self.rules.all.get(rule_id)
+        if rule is None or rule_id not in self.rules.enabled_ids:
+            return
+        template = _Template(fields)
+        self.findings.append(
+            Finding(
+                rule_id,
+                self.rules.severity[rule_id],
+                phase,
+                self.display,
+                span.line,
+                span.column,
+                span.line,
+                span.column,
+                rule.message.format_map(template),
+                rule.why.strip(),
+                rule.fix.format_map(template).strip(),
+            )
+        )
+
+
+@dataclass(slots=True)
+class _Span:
+    line: int
+    column: int
+
+
+def _with_change(base: Context, change: Change, c: Classified) -> Context:
+    return Context(
+        dialect=base.dialect,
+        version=base.version,
+        unit=base.unit,
+        schema=base.schema,
+        statement=base.statement,
+        statements=base.statements,
+        change=change,
+        phase=c.phase,
+        statement_phase=base.statement_phase,
+        reason=c.reason,
+        lock=c.lock,
+        type_change=c.type_change,
+        new_object=c.new_object,
+        tx=base.tx,
+        lock_timeout=base.lock_timeout,
+        statement_timeout=base.statement_timeout,
+        settings=base.settings,
+        classified=base.classified,
+    )
+
+
+# ---- entry points --------------------------------------------------------------------------------
+
+
+def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
+    from .analysis import analyze_sources
+
+    rules = RuleSet(settings)
+    schema = Schema()
+    findings: list[Finding] = []
+    results: list[StatementResult] = []
+    analyzed = analyze_sources(sources, settings)
+    for source, statements in zip(sources, analyzed):
+        if isinstance(statements, str):  # unreadable content
+            rule = rules.all.get("invalid-encoding")
+            if rule is not None and "invalid-encoding" in rules.enabled_ids:
+                findings.append(
+                    Finding("invalid-encoding", rules.severity["invalid-encoding"], "breaking", source.display,
+                            1, 1, 1, 1, statements, rule.why.strip(), rule.fix.strip())
+                )
+            continue
+        linter = FileLinter(source.display, statements, schema, settings, rules)
+        linter.run()
+        findings.extend(sorted(linter.findings, key=lambda f: (f.line, f.column, f.rule)))
+        results.extend(linter.results)
+    return LintResult([s.display for s in sources], results, findings, settings)
+
+
+def lint_paths(paths: list[Path], settings: Settings, cwd: Path | None = None) -> LintResult:
+    return lint_sources(read_sources(paths, cwd), settings)
+
+
+def lint_text(text: str, settings: Settings, name: str = "<stdin>", history: list[str] | None = None) -> LintResult:
+    """Lint SQL given as text; ``history`` holds earlier files' SQL, replayed first and not reported."""
+    sources = [SourceFile(Path(f"<history-{i}>"), f"<history-{i}>", h.encode()) for i, h in enumerate(history or [])]
+    sources.append(SourceFile(Path(name), name, text.encode()))
+    result = lint_sources(sources, settings)
+    result.findings = [f for f in result.findings if f.file == name]
+    result.statements = [s for s in result.statements if s.file == name]
+    result.files = [name]
+    return result
+
+
+__all__ = ["Finding", "LintResult", "decode", "lint_paths", "lint_sources", "lint_text"]

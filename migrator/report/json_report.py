@@ -1,0 +1,36 @@
+"""JSON report, contract version 1 (see README: "JSON output")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from ..lint.engine import LintResult
+
+JSON_VERSION = 1
+
+
+def build(result: LintResult) -> dict[str, Any]:
+    return {
+        "version": JSON_VERSION,
+        "tool": {"name": "bgmigrate", "version": __version__},
+        "settings": {
+            "dialect": result.settings.dialect,
+            "target_version": ".".join(str(v) for v in result.settings.version),
+            "fail_on": result.settings.fail_on,
+        },
+        "statements": [s.to_json() for s in result.statements],
+        "findings": [f.to_json() for f in result.findings],
+        "summary": {
+            "files": len(result.files),
+            "statements": len(result.statements),
+            "errors": result.errors,
+            "warnings": result.warnings,
+            "by_phase": result.by_phase(),
+        },
+    }
+
+
+def render(result: LintResult) -> str:
+    return json.dumps(build(result), indent=2, ensure_ascii=False) + "\n"

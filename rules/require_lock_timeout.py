@@ -1,0 +1,61 @@
+"""require-lock-timeout: a statement that waits for a table-blocking lock with no lock_timeout set."""
+
+from migrator.lint.rule import Context, Example, Rule
+from migrator.sql.changes import Op
+
+RULE = Rule(
+    id="require-lock-timeout",
+    name="Set lock_timeout before taking a blocking lock",
+    severity="error",
+    category="lock",
+    dialects=("postgres", "mysql"),
+    scope="statement",
+    squawk=("require-timeout-settings", "require-lock-timeout"),
+    message="{lock} on existing table {table} with no lock_timeout: while it waits, every query on {table} queues behind it",
+    why="""
+Lock requests queue in order. A statement that needs ACCESS EXCLUSIVE (most ALTER TABLE forms,
+even the instant ones) and finds a long-running query on the table waits for it; while it waits,
+every later SELECT, INSERT and UPDATE on the table waits behind *it*. A sub-millisecond ALTER can
+stall all traffic for as long as the oldest transaction runs. lock_timeout bounds that wait: the
+statement fails fast and can be retried, instead of taking the application down.
+On MySQL the same happens with the metadata lock, whose wait (lock_wait_timeout) defaults to one year.
+""",
+    fix="""
+SET lock_timeout = '2s';  -- before the statement (MySQL: SET SESSION lock_wait_timeout = 5;)
+and retry the migration when it times out. If your runner or database role already sets it,
+run with --lock-timeout-from-runner (or lock_timeout_from_runner = true in [tool.bgmigrate]).
+""",
+    bad=[
+        Example("ALTER TABLE accounts ADD COLUMN note text;"),
+        Example("ALTER TABLE accounts ADD COLUMN note text;", dialect="mysql"),
+    ],
+    good=[
+        Example("SET lock_timeout = '2s';\nALTER TABLE accounts ADD COLUMN note text;"),
+        Example("BEGIN;\nSET LOCAL lock_timeout = '2s';\nALTER TABLE accounts ADD COLUMN note text;\nCOMMIT;"),
+        Example("CREATE TABLE notes (id bigint PRIMARY KEY);\nALTER TABLE notes ADD COLUMN body text;",
+                note="new table: no one else holds or waits for its locks"),
+        Example("ALTER TABLE accounts ADD COLUMN note text;", settings={"lock_timeout_from_runner": True}),
+        Example("SET SESSION lock_wait_timeout = 5;\nALTER TABLE accounts ADD COLUMN note text;", dialect="mysql"),
+    ],
+)
+
+_DATA = {Op.CREATE_TABLE, Op.CREATE_TABLE_AS, Op.INSERT, Op.UPDATE, Op.DELETE, Op.SELECT}
+_BLOCKING = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
+
+
+@RULE.check
+def check(ctx: Context):
+    if ctx.lock_timeout:
+        return None
+    for change, c in ctx.classified:
+        if change.op in _DATA or c.new_object:
+            continue
+        if c.lock is None:
+            continue
+        if ctx.dialect == "mysql":
+            if change.table:
+                return f"ALTER of existing table {change.table} waits for a metadata lock with no lock_wait_timeout: every query on it queues behind"
+            continue
+        if c.lock.lock in _BLOCKING and change.table:
+            return f"{c.lock.lock} on existing table {change.table} with no lock_timeout: while it waits, every query on {change.table} queues behind it"
+    return None
