@@ -1,6 +1,6 @@
 """The ``bgmigrate`` command line. Thin: parse options, call the library, render, exit.
 
-Exit codes: 0 clean, 1 findings at or above ``--fail-on``, 2 usage or input error.
+Exit codes: 0 clean, 1 findings at or above ``--fail-on``, 2 usage or input error, 3 internal error.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _fail(message: str) -> typer.Exit:
@@ -52,7 +52,9 @@ def lint(
         str | None, typer.Option("--target-version", help="Server version, e.g. 15 or 8.0.29.")
     ] = None,
     format: Annotated[str | None, typer.Option("--format", "-f", help="text, json, sarif or github.")] = None,
-    fail_on: Annotated[str | None, typer.Option("--fail-on", help="error (default), warning or never.")] = None,
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", help="error (default), warning or never.")
+    ] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="Rule id to skip (repeatable).")
     ] = None,
@@ -73,12 +75,18 @@ def lint(
             help="The runner (or the database role) sets lock_timeout and statement_timeout.",
         ),
     ] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Text format: also print why each rule matters.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Text format: also print why each rule matters.")
+    ] = False,
     statements: Annotated[
         bool, typer.Option("--statements", help="Text format: also list every statement's phase and lock.")
     ] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write .bgmigrate_cache/.")] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: automatic).")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not read or write .bgmigrate_cache/.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Worker processes (default: automatic).")
+    ] = None,
 ) -> None:
     """Lint migrations: phase of every statement, lock and rewrite hazards, blue-green breakage."""
     from .config import ConfigError, build_settings
@@ -161,6 +169,13 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(EXIT_OK)
+    except Exception as err:  # a bug: one clear line, never a traceback (BGMIGRATE_DEBUG=1 shows it)
+        import os
+
+        if os.environ.get("BGMIGRATE_DEBUG"):
+            raise
+        sys.stderr.write(f"bgmigrate: internal error: {type(err).__name__}: {err} (please report this)\n")
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Settings: defaults, then ``[tool.bgmigrate]`` (nearest pyproject.toml or ``--config``), then CLI options."""
+"""Settings: defaults, then ``[tool.bgmigrate]`` (nearest pyproject.toml or ``--config``), then options."""
 
 from __future__ import annotations
 

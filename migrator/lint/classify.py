@@ -176,14 +176,20 @@ def _phase(change: Change, schema: Schema, type_change: TypeChange | None, diale
             and not a.get("auto_increment")
         )
         if required:
-            return BREAKING, "blue's inserts do not set the new NOT NULL column and have no default to fall back on"
+            return (
+                BREAKING,
+                "blue's inserts do not set the new NOT NULL column and have no default to fall back on",
+            )
         return EXPAND, "blue ignores a new column it does not select"
     if op == Op.ALTER_COLUMN_TYPE:
         assert type_change is not None
         phase, reason = {
             "same": (NEUTRAL, "same type"),
             "widening": (EXPAND, f"widening ({type_change.reason})"),
-            "narrowing": (CONTRACT, f"narrowing ({type_change.reason}): blue may write values that no longer fit"),
+            "narrowing": (
+                CONTRACT,
+                f"narrowing ({type_change.reason}): blue may write values that no longer fit",
+            ),
             "incompatible": (BREAKING, f"incompatible type change ({type_change.reason})"),
             "unknown": (BREAKING, f"type change with unknown old type ({type_change.reason})"),
         }[type_change.compat]
@@ -235,14 +241,15 @@ def classify(change: Change, schema: Schema, unit: str, dialect: str, version: V
         phase = NEUTRAL if change.op in _NEUTRAL_OPS else EXPAND
         if change.op in (Op.CREATE_TABLE, Op.CREATE_TABLE_AS):
             return Classified(EXPAND, "a new table is invisible to blue", lock, variant, False, type_change)
-        return Classified(phase, f"{table} is created in this release: blue never used it", lock, variant, True, type_change)
-    if (
-        change.op == Op.DROP_COLUMN
-        and schema.column_is_new(table, change.column, unit)
-        or change.op == Op.DROP_VIEW
-        and schema.views.get(table or "") == unit
+        return Classified(
+            phase, f"{table} is created in this release: blue never used it", lock, variant, True, type_change
+        )
+    if (change.op == Op.DROP_COLUMN and schema.column_is_new(table, change.column, unit)) or (
+        change.op == Op.DROP_VIEW and schema.views.get(table or "") == unit
     ):
-        return Classified(EXPAND, "created in this release: blue never used it", lock, variant, True, type_change)
+        return Classified(
+            EXPAND, "created in this release: blue never used it", lock, variant, True, type_change
+        )
     phase, reason = _phase(change, schema, type_change, dialect)
     if (
         phase in (CONTRACT, BREAKING)
@@ -251,5 +258,7 @@ def classify(change: Change, schema: Schema, unit: str, dialect: str, version: V
         and schema.column_is_new(table, change.column, unit)
         and change.op != Op.SET_NOT_NULL
     ):
-        return Classified(EXPAND, f"column {change.column} is new in this release", lock, variant, True, type_change)
+        return Classified(
+            EXPAND, f"column {change.column} is new in this release", lock, variant, True, type_change
+        )
     return Classified(phase, reason, lock, variant, False, type_change)

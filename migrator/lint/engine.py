@@ -193,7 +193,9 @@ class RuleSet:
         excluded = set(settings.exclude) | {r for r, s in settings.severity.items() if s == "off"}
         self.all = {r.id: r for r in load_rules()}
         self.enabled = [
-            r for r in self.all.values() if r.id not in excluded and r.applies_to(settings.dialect, settings.version)
+            r
+            for r in self.all.values()
+            if r.id not in excluded and r.applies_to(settings.dialect, settings.version)
         ]
         self.by_op: dict[str, list[Rule]] = {}
         self.any_op: list[Rule] = []
@@ -223,7 +225,9 @@ class RuleSet:
 class FileLinter:
     """Lints one file's statements against a shared schema (the history so far)."""
 
-    def __init__(self, display: str, statements: list[Statement], schema: Schema, settings: Settings, rules: RuleSet):
+    def __init__(
+        self, display: str, statements: list[Statement], schema: Schema, settings: Settings, rules: RuleSet
+    ):
         self.display = display
         self.statements = statements
         self.schema = schema
@@ -238,7 +242,9 @@ class FileLinter:
         self.statement_timeout = settings.lock_timeout_from_runner
 
     # ---- findings --------------------------------------------------------------------------------
-    def emit(self, rule: Rule | str, st: Statement | None, phase: str, hit: Any, fields: dict[str, Any]) -> None:
+    def emit(
+        self, rule: Rule | str, st: Statement | None, phase: str, hit: Any, fields: dict[str, Any]
+    ) -> None:
         rule_obj = rule if isinstance(rule, Rule) else self.rules.all.get(rule)
         rule_id = rule if isinstance(rule, str) else rule.id
         if rule_obj is None or rule_id not in self.rules.enabled_ids:
@@ -318,7 +324,9 @@ class FileLinter:
             classify(ch, self.schema, self.unit, settings.dialect, settings.version) for ch in st.changes
         ]
         phase = combine([c.phase for c in classified])
-        reason = next((c.reason for c in classified if c.phase == phase), classified[0].reason if classified else "")
+        reason = next(
+            (c.reason for c in classified if c.phase == phase), classified[0].reason if classified else ""
+        )
         if st.problem is not None:
             rule_id = ENGINE_RULES[st.problem.kind]
             self.emit(rule_id, st, phase, st.problem.message, {"message": st.problem.message})
@@ -353,8 +361,14 @@ class FileLinter:
         # record the statement
         locks = [c.lock for c in classified if not c.new_object]
         top = strongest(locks)
-        effect = max((c.lock.effect for c in classified if c.lock and not c.new_object), key=_EFFECT_RANK.get, default="none")
-        algorithm = next((c.lock.algorithm for c in classified if c.lock and c.lock.algorithm and not c.new_object), None)
+        effect = max(
+            (c.lock.effect for c in classified if c.lock and not c.new_object),
+            key=_EFFECT_RANK.get,
+            default="none",
+        )
+        algorithm = next(
+            (c.lock.algorithm for c in classified if c.lock and c.lock.algorithm and not c.new_object), None
+        )
         self.results.append(
             StatementResult(
                 self.display,
@@ -429,7 +443,12 @@ class FileLinter:
         if tx.active:
             tx.statements += 1
             for ch, c in zip(st.changes, classified):
-                if c.lock and c.lock.lock and not c.new_object and (c.lock.blocks_writes or c.lock.blocks_reads):
+                if (
+                    c.lock
+                    and c.lock.lock
+                    and not c.new_object
+                    and (c.lock.blocks_writes or c.lock.blocks_reads)
+                ):
                     tx.locks.append(HeldLock(ch.table, c.lock.lock, st.line))
 
     def _file_rules(self) -> None:
@@ -454,7 +473,13 @@ class FileLinter:
             except Exception as err:
                 out = [(self.statements[-1], Hit(f"internal error in rule {rule.id}: {err}"))]
             for st, hit in out:
-                self.emit(rule, st, phases.get(st.index, "neutral"), None if hit is True else hit, self._fields(st, None, None))
+                self.emit(
+                    rule,
+                    st,
+                    phases.get(st.index, "neutral"),
+                    None if hit is True else hit,
+                    self._fields(st, None, None),
+                )
 
     def _suppression_findings(self) -> None:
         phases = {r.statement.index: r.phase for r in self.results}
@@ -472,7 +497,12 @@ class FileLinter:
                 if rule_id not in self.rules.all:
                     self._emit_at("unknown-rule-in-suppression", span, phase, {"rule": rule_id})
                 elif sup.statement_index == -1:
-                    self._emit_at("unused-suppression", span, phase, {"rule": rule_id, "where": "no statement follows it directly"})
+                    self._emit_at(
+                        "unused-suppression",
+                        span,
+                        phase,
+                        {"rule": rule_id, "where": "no statement follows it directly"},
+                    )
                 elif rule_id not in sup.used and rule_id in self.rules.enabled_ids:
                     where = f"statement at line {st.line}" if st is not None else "this file"
                     self._emit_at("unused-suppression", span, phase, {"rule": rule_id, "where": where})
@@ -544,8 +574,19 @@ def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
             rule = rules.all.get("invalid-encoding")
             if rule is not None and "invalid-encoding" in rules.enabled_ids:
                 findings.append(
-                    Finding("invalid-encoding", rules.severity["invalid-encoding"], "breaking", source.display,
-                            1, 1, 1, 1, statements, rule.why.strip(), rule.fix.strip())
+                    Finding(
+                        "invalid-encoding",
+                        rules.severity["invalid-encoding"],
+                        "breaking",
+                        source.display,
+                        1,
+                        1,
+                        1,
+                        1,
+                        statements,
+                        rule.why.strip(),
+                        rule.fix.strip(),
+                    )
                 )
             continue
         linter = FileLinter(source.display, statements, schema, settings, rules)
@@ -559,9 +600,13 @@ def lint_paths(paths: list[Path], settings: Settings, cwd: Path | None = None) -
     return lint_sources(read_sources(paths, cwd), settings)
 
 
-def lint_text(text: str, settings: Settings, name: str = "<stdin>", history: list[str] | None = None) -> LintResult:
+def lint_text(
+    text: str, settings: Settings, name: str = "<stdin>", history: list[str] | None = None
+) -> LintResult:
     """Lint SQL given as text; ``history`` holds earlier files' SQL, replayed first and not reported."""
-    sources = [SourceFile(Path(f"<history-{i}>"), f"<history-{i}>", h.encode()) for i, h in enumerate(history or [])]
+    sources = [
+        SourceFile(Path(f"<history-{i}>"), f"<history-{i}>", h.encode()) for i, h in enumerate(history or [])
+    ]
     sources.append(SourceFile(Path(name), name, text.encode()))
     result = lint_sources(sources, settings)
     result.findings = [f for f in result.findings if f.file == name]

@@ -27,7 +27,10 @@ def render_rule(r: Rule) -> str:
             if ex.note:
                 out.append(f"-- {ex.note}")
             if ex.setup:
-                out.append("-- given earlier migrations:\n" + "\n".join("--   " + s for s in ex.setup.strip().splitlines()))
+                out.append(
+                    "-- given earlier migrations:\n"
+                    + "\n".join("--   " + s for s in ex.setup.strip().splitlines())
+                )
             out.append(ex.sql.strip())
             out.append("")
     if r.notes:

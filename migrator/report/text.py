@@ -11,7 +11,13 @@ from typing import TextIO
 
 from ..lint.engine import LintResult
 
-_COLORS = {"error": "\033[1;31m", "warning": "\033[1;33m", "dim": "\033[2m", "bold": "\033[1m", "reset": "\033[0m"}
+_COLORS = {
+    "error": "\033[1;31m",
+    "warning": "\033[1;33m",
+    "dim": "\033[2m",
+    "bold": "\033[1m",
+    "reset": "\033[0m",
+}
 _PHASE_ORDER = ("expand", "migrate", "contract", "breaking", "neutral")
 
 
@@ -41,12 +47,14 @@ def render(result: LintResult, color: bool = False, explain: bool = False, state
             out.append("")
     sql_by_pos = {(s.file, s.statement.line): s.statement.sql for s in result.statements}
     for f in result.findings:
-        head = f"{f.file}:{f.line}:{f.column}: {c(f.severity, f.severity)} [{c('bold', f.rule)}] ({f.phase}) {f.message}"
-        out.append(head)
+        where = f"{f.file}:{f.line}:{f.column}"
+        out.append(f"{where}: {c(f.severity, f.severity)} [{c('bold', f.rule)}] ({f.phase}) {f.message}")
         sql = sql_by_pos.get((f.file, f.line))
         if sql:
             first = sql.strip().splitlines()[0]
-            out.append("    " + c("dim", first[:120] + (" …" if len(first) > 120 or "\n" in sql.strip() else "")))
+            out.append(
+                "    " + c("dim", first[:120] + (" …" if len(first) > 120 or "\n" in sql.strip() else ""))
+            )
         if explain and f.why:
             for line in f.why.splitlines():
                 out.append("  why: " + line if line else "")

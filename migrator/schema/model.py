@@ -108,11 +108,19 @@ class Schema:
                 return
             t = Table(name, created_in=unit)
             for col, facts in (a.get("columns") or {}).items():
-                t.columns[col] = Column(col, facts.get("type"), facts.get("nullable", True), facts.get("default"), unit)
+                t.columns[col] = Column(
+                    col, facts.get("type"), facts.get("nullable", True), facts.get("default"), unit
+                )
             for c in a.get("constraints") or []:
                 t.constraints.append(
-                    Constraint(c.get("constraint"), c.get("kind", "other"), c.get("columns") or [], True,
-                               c.get("expression"), unit)
+                    Constraint(
+                        c.get("constraint"),
+                        c.get("kind", "other"),
+                        c.get("columns") or [],
+                        True,
+                        c.get("expression"),
+                        unit,
+                    )
                 )
             self.tables[name] = t
         elif op == Op.CREATE_TABLE_AS and name:
@@ -127,7 +135,9 @@ class Schema:
             t = self._ensure(name)
             if a.get("if_not_exists") and change.column in t.columns:
                 return
-            t.columns[change.column] = Column(change.column, a.get("type"), a.get("nullable", True), a.get("default"), unit)
+            t.columns[change.column] = Column(
+                change.column, a.get("type"), a.get("nullable", True), a.get("default"), unit
+            )
         elif op == Op.DROP_COLUMN and name and change.column:
             t = self._ensure(name)
             t.columns.pop(change.column, None)
@@ -154,8 +164,14 @@ class Schema:
         elif op == Op.ADD_CONSTRAINT and name:
             t = self._ensure(name)
             t.constraints.append(
-                Constraint(a.get("constraint"), a.get("kind", "other"), a.get("columns") or [],
-                           not a.get("not_valid"), a.get("expression"), unit)
+                Constraint(
+                    a.get("constraint"),
+                    a.get("kind", "other"),
+                    a.get("columns") or [],
+                    not a.get("not_valid"),
+                    a.get("expression"),
+                    unit,
+                )
             )
             if a.get("kind") == "primary_key":
                 for col in a.get("columns") or []:
@@ -203,9 +219,12 @@ class Schema:
         return {
             "tables": {
                 n: {
-                    "columns": [[c.name, c.type, c.nullable, c.default, c.created_in] for c in t.columns.values()],
+                    "columns": [
+                        [c.name, c.type, c.nullable, c.default, c.created_in] for c in t.columns.values()
+                    ],
                     "constraints": [
-                        [c.name, c.kind, c.columns, c.validated, c.expression, c.created_in] for c in t.constraints
+                        [c.name, c.kind, c.columns, c.validated, c.expression, c.created_in]
+                        for c in t.constraints
                     ],
                     "indexes": t.indexes,
                     "created_in": t.created_in,

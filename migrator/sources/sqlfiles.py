@@ -77,5 +77,5 @@ def decode(data: bytes) -> tuple[str | None, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        return None, f"the file is not valid UTF-8 (byte {err.start}: {data[err.start:err.start + 1]!r})"
+        return None, f"the file is not valid UTF-8 (byte {err.start}: {data[err.start : err.start + 1]!r})"
     return text.removeprefix("\ufeff"), None

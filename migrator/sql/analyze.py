@@ -8,6 +8,7 @@ the lint cache stores and what worker processes compute in parallel.
 from __future__ import annotations
 
 import logging
+import os
 
 from .changes import Change, Op
 from .fallback import classify_tokens
@@ -83,6 +84,8 @@ def _parse_changes(sql: str, dialect: str) -> tuple[list[Change] | None, str, st
         try:
             changes = normalize(trees[0], sql, dialect)
         except Exception:  # a tree shape the normalizer does not expect: fall back to tokens
+            if os.environ.get("BGMIGRATE_DEBUG"):
+                raise
             changes = None
         if changes is not None:
             return changes, "sqlglot", None

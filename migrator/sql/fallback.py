@@ -184,7 +184,13 @@ def _last_name_start(tokens: list[Token]) -> int:
     while i > 0 and tokens[i - 1].kind in ("word", "qident", "op") and tokens[i - 1].text not in (")", ","):
         if tokens[i - 1].kind == "op" and tokens[i - 1].text != ".":
             break
-        if tokens[i - 1].kind == "word" and tokens[i - 1].upper in ("FULL", "VERBOSE", "ANALYZE", "FREEZE", "VACUUM"):
+        if tokens[i - 1].kind == "word" and tokens[i - 1].upper in (
+            "FULL",
+            "VERBOSE",
+            "ANALYZE",
+            "FREEZE",
+            "VACUUM",
+        ):
             break
         i -= 1
     return i
@@ -219,12 +225,18 @@ def _alter(tokens: list[Token], ws: list[str], dialect: str) -> list[Change] | N
                 Change(
                     Op.RENAME_ENUM_VALUE,
                     None,
-                    attrs={"type_name": name, "value": strings[0] if strings else None, "new_name": strings[-1]},
+                    attrs={
+                        "type_name": name,
+                        "value": strings[0] if strings else None,
+                        "new_name": strings[-1],
+                    },
                 )
             ]
         if rest[:2] == ["RENAME", "TO"]:
             new, _ = read_name(tokens, i + 2)
-            return [Change(Op.RENAME_TABLE, None, attrs={"object": "type", "type_name": name, "new_name": new})]
+            return [
+                Change(Op.RENAME_TABLE, None, attrs={"object": "type", "type_name": name, "new_name": new})
+            ]
         return [Change(Op.ALTER_TABLE_OTHER, None, attrs={"object": "type", "type_name": name})]
     if kind == "SCHEMA":
         name, i = read_name(tokens, 2)
@@ -244,7 +256,9 @@ def _alter(tokens: list[Token], ws: list[str], dialect: str) -> list[Change] | N
         i, _ = _skip_if_exists(ws, 2)
         name, i = read_name(tokens, i)
         storage = has_sequence(ws, "SET", "TABLESPACE")
-        return [Change(Op.ALTER_TABLE_OTHER, None, attrs={"object": "index", "index": name, "rewrite": storage})]
+        return [
+            Change(Op.ALTER_TABLE_OTHER, None, attrs={"object": "index", "index": name, "rewrite": storage})
+        ]
     if kind == "DOMAIN":
         name, i = read_name(tokens, 2)
         if i < len(ws) and ws[i] == "ADD":
@@ -302,7 +316,9 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
                 attrs={"constraint": name, "kind": kind, "using_index": index, "not_valid": False},
             )
         if rest and rest[0] == "EXCLUDE":
-            return Change(Op.ADD_CONSTRAINT, table, attrs={"constraint": name, "kind": "exclude", "not_valid": False})
+            return Change(
+                Op.ADD_CONSTRAINT, table, attrs={"constraint": name, "kind": "exclude", "not_valid": False}
+            )
         return None
     if head in ("ATTACH", "DETACH") and len(aw) > 2 and aw[1] == "PARTITION":
         part, _ = read_name(action, 2)
@@ -322,11 +338,17 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
         i = 2 if len(aw) > 1 and aw[1] == "COLUMN" else 1
         column, i = read_name(action, i)
         tail = aw[i : i + 2]
-        if tail and tail[0] in ("SET", "RESET") and len(tail) > 1 and tail[1] in (
-            "STATISTICS",
-            "STORAGE",
-            "COMPRESSION",
-            "(",
+        if (
+            tail
+            and tail[0] in ("SET", "RESET")
+            and len(tail) > 1
+            and tail[1]
+            in (
+                "STATISTICS",
+                "STORAGE",
+                "COMPRESSION",
+                "(",
+            )
         ):
             return Change(Op.ALTER_TABLE_OTHER, table, column, attrs={"action": " ".join(tail).lower()})
         if tail and tail[0] == "ADD" and "GENERATED" in aw:
@@ -340,7 +362,9 @@ def _create(tokens: list[Token], ws: list[str]) -> list[Change] | None:
     i = 1
     if ws[i : i + 2] == ["OR", "REPLACE"]:
         i += 2
-    i = _skip(ws, i, "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "CONSTRAINT", "TRUSTED", "PROCEDURAL")
+    i = _skip(
+        ws, i, "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "CONSTRAINT", "TRUSTED", "PROCEDURAL"
+    )
     if i >= len(ws):
         return None
     kind = ws[i]
@@ -437,6 +461,3 @@ def mysql_online_options(ws: list[str]) -> dict[str, str]:
                     out[attr] = ws[j].upper()
                 break
     return out
-
-
-

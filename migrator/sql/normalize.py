@@ -178,7 +178,9 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             )
         ]
     if kind == "SCHEMA":
-        return [Change(Op.CREATE_SCHEMA, None, attrs={"schema": table_name(tree.this), "if_not_exists": exists})]
+        return [
+            Change(Op.CREATE_SCHEMA, None, attrs={"schema": table_name(tree.this), "if_not_exists": exists})
+        ]
     if kind in ("SEQUENCE", "FUNCTION", "PROCEDURE", "TRIGGER", "TYPE", "MACRO", "STAGE"):
         if kind == "TYPE" and re.search(r"\bENUM\b", sql, re.IGNORECASE):
             return [Change(Op.CREATE_TYPE, None, attrs={"type_name": table_name(tree.this), "enum": True})]
@@ -241,7 +243,11 @@ def _drop(tree: exp.Drop, sql: str, dialect: str) -> list[Change] | None:
         return [Change(Op.DROP_TABLE, table_name(t), attrs=dict(attrs)) for t in targets]
     if kind == "VIEW":
         return [
-            Change(Op.DROP_VIEW, table_name(t), attrs={**attrs, "materialized": bool(tree.args.get("materialized"))})
+            Change(
+                Op.DROP_VIEW,
+                table_name(t),
+                attrs={**attrs, "materialized": bool(tree.args.get("materialized"))},
+            )
             for t in targets
         ]
     if kind == "INDEX":
@@ -259,7 +265,9 @@ def _drop(tree: exp.Drop, sql: str, dialect: str) -> list[Change] | None:
         op = Op.DROP_SCHEMA if kind == "SCHEMA" else Op.DROP_DATABASE
         out = []
         for t in targets:
-            name = _ident(t.args.get("db")) if isinstance(t, exp.Table) and t.args.get("db") else table_name(t)
+            name = (
+                _ident(t.args.get("db")) if isinstance(t, exp.Table) and t.args.get("db") else table_name(t)
+            )
             out.append(Change(op, None, attrs={**attrs, "schema": name}))
         return out
     if kind in ("FUNCTION", "PROCEDURE", "TRIGGER", "SEQUENCE", "TYPE", "EXTENSION"):
@@ -319,9 +327,14 @@ def _alter_action(
         if kind == "COLUMN":
             return [Change(Op.DROP_COLUMN, table, _ident(t), attrs=dict(attrs)) for t in targets]
         if kind in ("CONSTRAINT", "FOREIGN KEY", "CHECK"):
-            return [Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": table_name(t)}) for t in targets]
+            return [
+                Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": table_name(t)})
+                for t in targets
+            ]
         if kind == "PRIMARY KEY":
-            return [Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": None, "kind": "primary_key"})]
+            return [
+                Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": None, "kind": "primary_key"})
+            ]
         if kind in ("INDEX", "KEY"):
             return [Change(Op.DROP_INDEX, table, attrs={**attrs, "index": table_name(t)}) for t in targets]
         return None
@@ -337,7 +350,7 @@ def _alter_action(
                     column,
                     attrs={
                         "type": _type_text(args["dtype"], dialect),
-                        "using": using.sql(dialect=dialect) if using is not None else None,
+                        "using": using.sql(dialect=dialect) if isinstance(using, exp.Expression) else None,
                     },
                 )
             ]
@@ -363,7 +376,12 @@ def _alter_action(
         return None
     if isinstance(action, exp.RenameColumn):
         return [
-            Change(Op.RENAME_COLUMN, table, _ident(action.this), attrs={"new_name": _ident(action.args.get("to"))})
+            Change(
+                Op.RENAME_COLUMN,
+                table,
+                _ident(action.this),
+                attrs={"new_name": _ident(action.args.get("to"))},
+            )
         ]
     if isinstance(action, exp.AlterRename):
         return [Change(Op.RENAME_TABLE, table, attrs={"new_name": table_name(action.this)})]
@@ -405,7 +423,9 @@ def _alter_action(
         facts["redefine"] = True
         out = []
         if old_name != new_name:
-            out.append(Change(Op.RENAME_COLUMN, table, old_name, attrs={"new_name": new_name, "via": "change"}))
+            out.append(
+                Change(Op.RENAME_COLUMN, table, old_name, attrs={"new_name": new_name, "via": "change"})
+            )
         out.append(Change(Op.ALTER_COLUMN_TYPE, table, new_name, attrs=facts))
         return out
     if isinstance(action, exp.AlterSet):

@@ -28,7 +28,8 @@ def _cases(kind):
 def test_bad_example_is_reported(rule, example):
     result = _run(rule, example)
     hits = [f for f in result.findings if f.rule == rule.id]
-    assert hits, f"{rule.id} did not fire on:\n{example.sql}\nfindings: {[(f.rule, f.message) for f in result.findings]}"
+    seen = [(f.rule, f.message) for f in result.findings]
+    assert hits, f"{rule.id} did not fire on:\n{example.sql}\nfindings: {seen}"
     for f in hits:
         assert f.severity == rule.severity
         assert "?" not in f.message.split(), f"unfilled placeholder in message: {f.message}"
