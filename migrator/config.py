@@ -39,9 +39,14 @@ class Settings:
 
     @property
     def version(self) -> tuple[int, int, int]:
-        from .lint.rule import parse_version
+        key = (self.dialect, self.target_version)
+        cached = self.__dict__.get("_version")
+        if cached is None or cached[0] != key:
+            from .lint.rule import parse_version
 
-        return parse_version(self.target_version or DEFAULT_VERSION[self.dialect])
+            cached = (key, parse_version(self.target_version or DEFAULT_VERSION[self.dialect]))
+            self.__dict__["_version"] = cached
+        return cached[1]
 
     def fingerprint(self) -> str:
         """The settings that change lint results (not output format or cache location)."""

@@ -14,6 +14,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..config import Settings
@@ -47,34 +48,24 @@ def cache_root(settings: Settings) -> Path | None:
     return Path.cwd() / ".bgmigrate_cache"
 
 
-class AnalysisCache:
-    def __init__(self, root: Path | None) -> None:
-        self.dir = root / "analysis" if root is not None else None
+class JsonStore:
+    """JSON documents in ``root/<kind>/<key[:2]>/<key>.json``; unreadable entries are misses."""
+
+    def __init__(self, root: Path | None, kind: str) -> None:
+        self.dir = root / kind if root is not None else None
         self.writable = self.dir is not None
 
-    def key(self, data: bytes, dialect: str) -> str:
-        h = hashlib.sha256(analyzer_fingerprint().encode())
-        h.update(dialect.encode())
-        h.update(b"\0")
-        h.update(data)
-        return h.hexdigest()
-
-    def get(self, key: str) -> list[Statement] | str | None:
+    def read(self, key: str) -> Any:
         if self.dir is None:
             return None
         try:
-            raw = (self.dir / key[:2] / f"{key}.json").read_bytes()
-            data = json.loads(raw)
-            if isinstance(data, dict) and "problem" in data:
-                return str(data["problem"])
-            return [Statement.from_json(s) for s in data]
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
-            return None  # missing or corrupted: analyze again
+            return json.loads((self.dir / key[:2] / f"{key}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
 
-    def put(self, key: str, value: list[Statement] | str) -> None:
+    def write(self, key: str, payload: Any) -> None:
         if self.dir is None or not self.writable:
             return
-        payload = {"problem": value} if isinstance(value, str) else [s.to_json() for s in value]
         target = self.dir / key[:2] / f"{key}.json"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +74,76 @@ class AnalysisCache:
             os.replace(tmp, target)
         except OSError:
             self.writable = False  # read-only checkout: lint on without caching
+
+
+def content_key(data: bytes, dialect: str) -> str:
+    h = hashlib.sha256(analyzer_fingerprint().encode())
+    h.update(dialect.encode())
+    h.update(b"\0")
+    h.update(data)
+    return h.hexdigest()
+
+
+class AnalysisCache(JsonStore):
+    """Per-file analysis (statements and changes), keyed by content, dialect and analyzer code."""
+
+    def __init__(self, root: Path | None) -> None:
+        super().__init__(root, "analysis")
+
+    def key(self, data: bytes, dialect: str) -> str:
+        return content_key(data, dialect)
+
+    def get(self, key: str) -> list[Statement] | str | None:
+        data = self.read(key)
+        if data is None:
+            return None
+        try:
+            if isinstance(data, dict) and "problem" in data:
+                return str(data["problem"])
+            return [Statement.from_json(s) for s in data]
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None  # corrupted: analyze again
+
+    def put(self, key: str, value: list[Statement] | str) -> None:
+        self.write(key, {"problem": value} if isinstance(value, str) else [s.to_json() for s in value])
+
+
+class ResultCache(JsonStore):
+    """Per-file lint results, keyed by the chain of every file up to this one (see chain_keys)."""
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ResultCache:
+        return cls(cache_root(settings), "results")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        data = self.read(key)
+        if not isinstance(data, dict) or not isinstance(data.get("statements"), list):
+            return None
+        if not isinstance(data.get("findings"), list):
+            return None
+        return data
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.write(key, value)
+
+
+def chain_keys(sources: list[SourceFile], settings: Settings) -> list[str]:
+    """Key of file i = hash(key of file i-1, file i's name and content): a file's result
+    depends on every file before it (the schema they built), so any change earlier in the
+    history invalidates it."""
+    from .catalog import catalog_fingerprint
+
+    seed = f"{analyzer_fingerprint()}|{catalog_fingerprint()}|{settings.fingerprint()}"
+    previous = hashlib.sha256(seed.encode()).hexdigest()
+    keys = []
+    for source in sources:
+        h = hashlib.sha256(previous.encode())
+        h.update(source.display.encode())
+        h.update(b"\0")
+        h.update(content_key(source.data, settings.dialect).encode())
+        previous = h.hexdigest()
+        keys.append(previous)
+    return keys
 
 
 def analyze_one(data: bytes, dialect: str) -> list[Statement] | str:

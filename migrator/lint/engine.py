@@ -74,7 +74,33 @@ class StatementResult:
     rewrite: str
     in_transaction: bool
     algorithm: str | None = None
-    changes: list[tuple[Change, Classified]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # one summary per change
+
+    def to_cache(self) -> dict[str, Any]:
+        return {
+            "statement": self.statement.to_json(comments=False),
+            "phase": self.phase,
+            "reason": self.reason,
+            "lock": self.lock,
+            "rewrite": self.rewrite,
+            "in_transaction": self.in_transaction,
+            "algorithm": self.algorithm,
+            "changes": self.changes,
+        }
+
+    @classmethod
+    def from_cache(cls, file: str, data: dict[str, Any]) -> StatementResult:
+        return cls(
+            file,
+            Statement.from_json(data["statement"]),
+            data["phase"],
+            data["reason"],
+            data["lock"],
+            data["rewrite"],
+            data["in_transaction"],
+            data["algorithm"],
+            data["changes"],
+        )
 
     def to_json(self) -> dict[str, Any]:
         st = self.statement
@@ -93,17 +119,7 @@ class StatementResult:
             "in_transaction": self.in_transaction,
             "algorithm": self.algorithm,
             "reason": self.reason,
-            "changes": [
-                {
-                    "operation": ch.op,
-                    "table": ch.table,
-                    "column": ch.column,
-                    "phase": c.phase,
-                    "lock": c.lock.lock if c.lock else None,
-                    "rewrite": c.lock.effect if c.lock else "none",
-                }
-                for ch, c in self.changes
-            ],
+            "changes": self.changes,
         }
 
 
@@ -379,7 +395,17 @@ class FileLinter:
                 effect,
                 in_tx,
                 algorithm,
-                list(zip(st.changes, classified)),
+                [
+                    {
+                        "operation": ch.op,
+                        "table": ch.table,
+                        "column": ch.column,
+                        "phase": c.phase,
+                        "lock": c.lock.lock if c.lock and not c.new_object else None,
+                        "rewrite": c.lock.effect if c.lock and not c.new_object else "none",
+                    }
+                    for ch, c in zip(st.changes, classified)
+                ],
             )
         )
         # advance the state
@@ -561,38 +587,76 @@ def _with_change(base: Context, change: Change, c: Classified) -> Context:
 # ---- entry points --------------------------------------------------------------------------------
 
 
+def _encoding_finding(rules: RuleSet, display: str, problem: str) -> list[Finding]:
+    rule = rules.all.get("invalid-encoding")
+    if rule is None or "invalid-encoding" not in rules.enabled_ids:
+        return []
+    severity = rules.severity["invalid-encoding"]
+    return [Finding("invalid-encoding", severity, "breaking", display, 1, 1, 1, 1, problem, rule.why.strip(), "")]
+
+
+def _finding_to_cache(f: Finding) -> list[Any]:
+    return [f.rule, f.severity, f.phase, f.line, f.column, f.end_line, f.end_column, f.message, f.fix]
+
+
+def _finding_from_cache(rules: RuleSet, file: str, row: list[Any]) -> Finding:
+    rule, severity, phase, line, column, end_line, end_column, message, fix = row
+    known = rules.all.get(rule)
+    return Finding(
+        rule, severity, phase, file, line, column, end_line, end_column, message, known.why.strip() if known else "", fix
+    )
+
+
 def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
-    from .analysis import analyze_sources
+    """Lint files in order as one history.
+
+    Each file's result is cached under a key chained over every earlier file (and the
+    settings, rules and analyzer), so an unchanged prefix of the history is neither parsed
+    nor linted again: its results are read back, and its changes replayed into the schema
+    only when a later file has to be linted.
+    """
+    from .analysis import ResultCache, analyze_sources, chain_keys
 
     rules = RuleSet(settings)
-    schema = Schema()
+    store = ResultCache.for_settings(settings)
+    keys = chain_keys(sources, settings)
     findings: list[Finding] = []
     results: list[StatementResult] = []
-    analyzed = analyze_sources(sources, settings)
-    for source, statements in zip(sources, analyzed):
-        if isinstance(statements, str):  # unreadable content
-            rule = rules.all.get("invalid-encoding")
-            if rule is not None and "invalid-encoding" in rules.enabled_ids:
-                findings.append(
-                    Finding(
-                        "invalid-encoding",
-                        rules.severity["invalid-encoding"],
-                        "breaking",
-                        source.display,
-                        1,
-                        1,
-                        1,
-                        1,
-                        statements,
-                        rule.why.strip(),
-                        rule.fix.strip(),
-                    )
-                )
-            continue
-        linter = FileLinter(source.display, statements, schema, settings, rules)
-        linter.run()
-        findings.extend(sorted(linter.findings, key=lambda f: (f.line, f.column, f.rule)))
-        results.extend(linter.results)
+    cached: list[dict[str, Any]] = []
+    for key in keys:
+        entry = store.get(key)
+        if entry is None:
+            break
+        cached.append(entry)
+    for source, entry in zip(sources, cached):
+        results.extend(StatementResult.from_cache(source.display, s) for s in entry["statements"])
+        findings.extend(_finding_from_cache(rules, source.display, f) for f in entry["findings"])
+    rest = sources[len(cached) :]
+    if rest:
+        schema = Schema()
+        for source, entry in zip(sources, cached):
+            for s in entry["statements"]:
+                for change in s["statement"]["changes"]:
+                    schema.apply(Change.from_json(change), source.display)
+        analyzed = analyze_sources(rest, settings)
+        for offset, (source, statements) in enumerate(zip(rest, analyzed)):
+            if isinstance(statements, str):  # unreadable content
+                file_findings = _encoding_finding(rules, source.display, statements)
+                file_results: list[StatementResult] = []
+            else:
+                linter = FileLinter(source.display, statements, schema, settings, rules)
+                linter.run()
+                file_findings = sorted(linter.findings, key=lambda f: (f.line, f.column, f.rule))
+                file_results = linter.results
+            findings.extend(file_findings)
+            results.extend(file_results)
+            store.put(
+                keys[len(cached) + offset],
+                {
+                    "statements": [r.to_cache() for r in file_results],
+                    "findings": [_finding_to_cache(f) for f in file_findings],
+                },
+            )
     return LintResult([s.display for s in sources], results, findings, settings)
 
 

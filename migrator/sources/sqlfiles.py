@@ -8,12 +8,16 @@ before ``V10__y.sql``. Paths given explicitly keep the order they were given in.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from natsort import natsort_keygen
+_DIGITS = re.compile(r"(\d+)")
 
-_natural = natsort_keygen(key=lambda p: p.as_posix().lower())
+
+def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order: digit runs compare as numbers (V2 < V10, 0002 < 0010)."""
+    return tuple((1, int(part)) if part.isdigit() else (0, part) for part in _DIGITS.split(text) if part)
 
 
 class SourceError(Exception):
@@ -27,29 +31,43 @@ class SourceFile:
     data: bytes
 
 
-def _display(path: Path, cwd: Path) -> str:
-    try:
-        return path.resolve().relative_to(cwd.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+def _display(path: Path, cwd: str) -> str:
+    """The path as reports show it: relative to the working directory when it is below it."""
+    absolute = os.path.abspath(path)
+    if absolute.startswith(cwd + os.sep):
+        return absolute[len(cwd) + 1 :].replace(os.sep, "/")
+    return path.as_posix()
+
+
+def _walk_sql(root: Path) -> list[Path]:
+    """Every .sql file under ``root``, in natural order of the relative path."""
+    found: list[tuple[tuple[tuple[int, int | str], ...], str]] = []
+    base = str(root)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d != ".bgmigrate_cache" and not d.startswith(".git")]
+        rel_dir = os.path.relpath(dirpath, base)
+        for name in filenames:
+            if name.endswith(".sql"):
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                found.append((_natural_key(rel.lower()), os.path.join(dirpath, name)))
+    found.sort(key=lambda item: item[0])
+    return [Path(p) for _, p in found]
 
 
 def discover(paths: list[Path], cwd: Path | None = None) -> list[Path]:
-    cwd = cwd or Path.cwd()
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for path in paths:
         if not path.exists():
             raise SourceError(f"path not found: {path}")
         if path.is_dir():
             if not os.access(path, os.R_OK | os.X_OK):
                 raise SourceError(f"directory not readable: {path}")
-            files = [p for p in path.rglob("*.sql") if p.is_file() and ".bgmigrate_cache" not in p.parts]
-            files.sort(key=lambda p: _natural(p.relative_to(path)))
+            files = _walk_sql(path)
         else:
             files = [path]
         for f in files:
-            key = f.resolve()
+            key = os.path.realpath(f)
             if key not in seen:
                 seen.add(key)
                 found.append(f)
@@ -57,7 +75,7 @@ def discover(paths: list[Path], cwd: Path | None = None) -> list[Path]:
 
 
 def read_sources(paths: list[Path], cwd: Path | None = None) -> list[SourceFile]:
-    cwd = cwd or Path.cwd()
+    base = os.path.abspath(cwd or Path.cwd())
     out = []
     for path in discover(paths, cwd):
         try:
@@ -66,7 +84,7 @@ def read_sources(paths: list[Path], cwd: Path | None = None) -> list[SourceFile]
             raise SourceError(f"file not readable: {path}") from None
         except OSError as err:
             raise SourceError(f"cannot read {path}: {err.strerror or err}") from None
-        out.append(SourceFile(path, _display(path, cwd), data))
+        out.append(SourceFile(path, _display(path, base), data))
     return out
 
 

@@ -43,12 +43,12 @@ class Statement:
     def table(self) -> str | None:
         return next((c.table for c in self.changes if c.table), None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, comments: bool = True) -> dict[str, Any]:
         return {
             "index": self.index,
             "sql": self.sql,
             "span": [self.line, self.column, self.end_line, self.end_column],
-            "comments": [[c.line, c.end_line, c.text] for c in self.comments],
+            "comments": [[c.line, c.end_line, c.text] for c in self.comments] if comments else [],
             "changes": [c.to_json() for c in self.changes],
             "problem": None
             if self.problem is None

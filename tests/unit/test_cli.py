@@ -255,7 +255,8 @@ def test_cache_warm_run_matches_cold_run_and_survives_corruption(project: Path, 
     monkeypatch.setenv("BGMIGRATE_CACHE_DIR", str(cache))
     cold = run("lint", "migrations", "--format", "json", cwd=project).output
     entries = list(cache.rglob("*.json"))
-    assert len(entries) == 2
+    assert len(list((cache / "analysis").rglob("*.json"))) == 2
+    assert len(list((cache / "results").rglob("*.json"))) == 2
     warm = run("lint", "migrations", "--format", "json", cwd=project).output
     assert warm == cold
     for entry in entries:
@@ -282,3 +283,19 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("bgmigrate: error: path not found") and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_cached_history_is_invalidated_by_an_earlier_file(tmp_path: Path, monkeypatch):
+    """A file's result depends on the files before it: editing history re-lints what follows."""
+    monkeypatch.setenv("BGMIGRATE_CACHE_DIR", str(tmp_path / "cache"))
+    m = tmp_path / "m"
+    write(m / "0001_t.sql", "CREATE TABLE t (c varchar(10));")
+    write(m / "0002_widen.sql", "SET lock_timeout = '1s';\nALTER TABLE t ALTER COLUMN c TYPE varchar(20);")
+
+    def phase_of_last() -> str:
+        return json.loads(run("lint", str(m), "--format", "json").output)["statements"][-1]["phase"]
+
+    assert phase_of_last() == "expand"
+    assert phase_of_last() == "expand"  # from the cache
+    write(m / "0001_t.sql", "CREATE TABLE t (c int);")
+    assert phase_of_last() == "breaking"  # int -> varchar: blue reads a different kind of value
