@@ -1,6 +1,7 @@
 """require-concurrent-index-creation: CREATE INDEX without CONCURRENTLY on an existing table."""
 
-from migrator.lint.rule import Context, Example, Rule
+from migrator.lint.fixes import concurrently
+from migrator.lint.rule import Context, Example, Hit, Rule
 from migrator.sql.changes import Op
 
 RULE = Rule(
@@ -19,7 +20,7 @@ minutes on a large table. CONCURRENTLY takes SHARE UPDATE EXCLUSIVE instead, whi
 continue, at the price of two table scans.
 """,
     fix="""
-CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} (...);  -- in its own migration, outside a transaction
+{fixed_sql}  -- in its own migration, outside a transaction block
 If it fails, drop the INVALID index it leaves (DROP INDEX CONCURRENTLY) before retrying.
 """,
     bad=[Example("CREATE INDEX accounts_email_idx ON accounts (email);")],
@@ -35,5 +36,7 @@ If it fails, drop the INVALID index it leaves (DROP INDEX CONCURRENTLY) before r
 
 
 @RULE.check
-def check(ctx: Context) -> bool:
-    return not ctx.change.get("concurrently")
+def check(ctx: Context):
+    if ctx.change.get("concurrently"):
+        return None
+    return Hit(fields={"fixed_sql": concurrently(ctx.statement.sql)})

@@ -277,6 +277,8 @@ class FileLinter:
         elif isinstance(hit, Hit):
             message = hit.message or message
             fix = hit.fix or fix
+            if hit.fields:
+                fields = {**fields, **hit.fields}
         template = _Template(fields)
         try:
             message = message.format_map(template)
@@ -592,7 +594,9 @@ def _encoding_finding(rules: RuleSet, display: str, problem: str) -> list[Findin
     if rule is None or "invalid-encoding" not in rules.enabled_ids:
         return []
     severity = rules.severity["invalid-encoding"]
-    return [Finding("invalid-encoding", severity, "breaking", display, 1, 1, 1, 1, problem, rule.why.strip(), "")]
+    return [
+        Finding("invalid-encoding", severity, "breaking", display, 1, 1, 1, 1, problem, rule.why.strip(), "")
+    ]
 
 
 def _finding_to_cache(f: Finding) -> list[Any]:
@@ -603,7 +607,17 @@ def _finding_from_cache(rules: RuleSet, file: str, row: list[Any]) -> Finding:
     rule, severity, phase, line, column, end_line, end_column, message, fix = row
     known = rules.all.get(rule)
     return Finding(
-        rule, severity, phase, file, line, column, end_line, end_column, message, known.why.strip() if known else "", fix
+        rule,
+        severity,
+        phase,
+        file,
+        line,
+        column,
+        end_line,
+        end_column,
+        message,
+        known.why.strip() if known else "",
+        fix,
     )
 
 

@@ -49,8 +49,12 @@ class Example:
 
 @dataclass(slots=True)
 class Hit:
+    """A finding from a check. ``fields`` fill the rule's ``{placeholders}`` (values are not
+    re-interpreted, so SQL with braces is safe there); ``message``/``fix`` replace the rule's."""
+
     message: str | None = None
     fix: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
