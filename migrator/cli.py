@@ -52,12 +52,8 @@ def lint(
         str | None, typer.Option("--target-version", help="Server version, e.g. 15 or 8.0.29.")
     ] = None,
     format: Annotated[str | None, typer.Option("--format", "-f", help="text, json, sarif or github.")] = None,
-    fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="error (default), warning or never.")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Rule id to skip (repeatable).")
-    ] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help="error (default), warning or never.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Rule id to skip (repeatable).")] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML settings file (default: nearest pyproject.toml).")
     ] = None,
@@ -75,18 +71,12 @@ def lint(
             help="The runner (or the database role) sets lock_timeout and statement_timeout.",
         ),
     ] = None,
-    explain: Annotated[
-        bool, typer.Option("--explain", help="Text format: also print why each rule matters.")
-    ] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Text format: also print why each rule matters.")] = False,
     statements: Annotated[
         bool, typer.Option("--statements", help="Text format: also list every statement's phase and lock.")
     ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Do not read or write .bgmigrate_cache/.")
-    ] = False,
-    jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", help="Worker processes (default: automatic).")
-    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write .bgmigrate_cache/.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: automatic).")] = None,
 ) -> None:
     """Lint migrations: phase of every statement, lock and rewrite hazards, blue-green breakage."""
     from .config import ConfigError, build_settings

@@ -137,16 +137,10 @@ LOCK_FACTS: tuple[LockFact, ...] = (
     LockFact("add_constraint", "check", P, AEL, "scan", PG_ALTER),
     LockFact("add_constraint", "not_null_not_valid", P, AEL, "none", PG_ALTER, min=(18, 0, 0)),
     LockFact("add_constraint", "not_null", P, AEL, "scan", PG_ALTER),
-    LockFact(
-        "add_constraint", "using_index", P, AEL, "none", PG_ALTER, note="adopts an existing unique index"
-    ),
-    LockFact(
-        "add_constraint", "using_index_scan", P, AEL, "scan", PG_ALTER, note="PRIMARY KEY on nullable columns"
-    ),
+    LockFact("add_constraint", "using_index", P, AEL, "none", PG_ALTER, note="adopts an existing unique index"),
+    LockFact("add_constraint", "using_index_scan", P, AEL, "scan", PG_ALTER, note="PRIMARY KEY on nullable columns"),
     LockFact("add_constraint", "*", P, AEL, "scan", PG_ALTER, note="builds a unique index under the lock"),
-    LockFact(
-        "drop_constraint", "*", P, AEL, "none", PG_ALTER, note="a foreign key also locks the referenced table"
-    ),
+    LockFact("drop_constraint", "*", P, AEL, "none", PG_ALTER, note="a foreign key also locks the referenced table"),
     LockFact("validate_constraint", "*", P, SUEL, "scan", PG_ALTER, note="reads and writes continue"),
     # ---- PostgreSQL: indexes ---------------------------------------------------------------------
     LockFact(
@@ -169,9 +163,7 @@ LOCK_FACTS: tuple[LockFact, ...] = (
     LockFact("drop_table", "*", P, AEL, "none", PG_LOCKS),
     LockFact("rename_table", "*", P, AEL, "none", PG_ALTER),
     LockFact("truncate", "*", P, AEL, "none", PG_TRUNCATE),
-    LockFact(
-        "alter_table_storage", "*", P, AEL, "rewrite", PG_ALTER, note="SET TABLESPACE / LOGGED / UNLOGGED"
-    ),
+    LockFact("alter_table_storage", "*", P, AEL, "rewrite", PG_ALTER, note="SET TABLESPACE / LOGGED / UNLOGGED"),
     LockFact("alter_table_other", "*", P, AEL, "none", PG_ALTER, note="most ALTER TABLE forms"),
     LockFact(
         "attach_partition",

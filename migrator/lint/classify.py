@@ -247,9 +247,7 @@ def classify(change: Change, schema: Schema, unit: str, dialect: str, version: V
     if (change.op == Op.DROP_COLUMN and schema.column_is_new(table, change.column, unit)) or (
         change.op == Op.DROP_VIEW and schema.views.get(table or "") == unit
     ):
-        return Classified(
-            EXPAND, "created in this release: blue never used it", lock, variant, True, type_change
-        )
+        return Classified(EXPAND, "created in this release: blue never used it", lock, variant, True, type_change)
     phase, reason = _phase(change, schema, type_change, dialect)
     if (
         phase in (CONTRACT, BREAKING)
@@ -258,7 +256,5 @@ def classify(change: Change, schema: Schema, unit: str, dialect: str, version: V
         and schema.column_is_new(table, change.column, unit)
         and change.op != Op.SET_NOT_NULL
     ):
-        return Classified(
-            EXPAND, f"column {change.column} is new in this release", lock, variant, True, type_change
-        )
+        return Classified(EXPAND, f"column {change.column} is new in this release", lock, variant, True, type_change)
     return Classified(phase, reason, lock, variant, False, type_change)

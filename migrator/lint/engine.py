@@ -209,9 +209,7 @@ class RuleSet:
         excluded = set(settings.exclude) | {r for r, s in settings.severity.items() if s == "off"}
         self.all = {r.id: r for r in load_rules()}
         self.enabled = [
-            r
-            for r in self.all.values()
-            if r.id not in excluded and r.applies_to(settings.dialect, settings.version)
+            r for r in self.all.values() if r.id not in excluded and r.applies_to(settings.dialect, settings.version)
         ]
         self.by_op: dict[str, list[Rule]] = {}
         self.any_op: list[Rule] = []
@@ -241,9 +239,7 @@ class RuleSet:
 class FileLinter:
     """Lints one file's statements against a shared schema (the history so far)."""
 
-    def __init__(
-        self, display: str, statements: list[Statement], schema: Schema, settings: Settings, rules: RuleSet
-    ):
+    def __init__(self, display: str, statements: list[Statement], schema: Schema, settings: Settings, rules: RuleSet):
         self.display = display
         self.statements = statements
         self.schema = schema
@@ -258,9 +254,7 @@ class FileLinter:
         self.statement_timeout = settings.lock_timeout_from_runner
 
     # ---- findings --------------------------------------------------------------------------------
-    def emit(
-        self, rule: Rule | str, st: Statement | None, phase: str, hit: Any, fields: dict[str, Any]
-    ) -> None:
+    def emit(self, rule: Rule | str, st: Statement | None, phase: str, hit: Any, fields: dict[str, Any]) -> None:
         rule_obj = rule if isinstance(rule, Rule) else self.rules.all.get(rule)
         rule_id = rule if isinstance(rule, str) else rule.id
         if rule_obj is None or rule_id not in self.rules.enabled_ids:
@@ -338,13 +332,9 @@ class FileLinter:
 
     def _statement(self, st: Statement) -> None:
         settings = self.settings
-        classified = [
-            classify(ch, self.schema, self.unit, settings.dialect, settings.version) for ch in st.changes
-        ]
+        classified = [classify(ch, self.schema, self.unit, settings.dialect, settings.version) for ch in st.changes]
         phase = combine([c.phase for c in classified])
-        reason = next(
-            (c.reason for c in classified if c.phase == phase), classified[0].reason if classified else ""
-        )
+        reason = next((c.reason for c in classified if c.phase == phase), classified[0].reason if classified else "")
         if st.problem is not None:
             rule_id = ENGINE_RULES[st.problem.kind]
             self.emit(rule_id, st, phase, st.problem.message, {"message": st.problem.message})
@@ -471,12 +461,7 @@ class FileLinter:
         if tx.active:
             tx.statements += 1
             for ch, c in zip(st.changes, classified):
-                if (
-                    c.lock
-                    and c.lock.lock
-                    and not c.new_object
-                    and (c.lock.blocks_writes or c.lock.blocks_reads)
-                ):
+                if c.lock and c.lock.lock and not c.new_object and (c.lock.blocks_writes or c.lock.blocks_reads):
                     tx.locks.append(HeldLock(ch.table, c.lock.lock, st.line))
 
     def _file_rules(self) -> None:
@@ -594,9 +579,7 @@ def _encoding_finding(rules: RuleSet, display: str, problem: str) -> list[Findin
     if rule is None or "invalid-encoding" not in rules.enabled_ids:
         return []
     severity = rules.severity["invalid-encoding"]
-    return [
-        Finding("invalid-encoding", severity, "breaking", display, 1, 1, 1, 1, problem, rule.why.strip(), "")
-    ]
+    return [Finding("invalid-encoding", severity, "breaking", display, 1, 1, 1, 1, problem, rule.why.strip(), "")]
 
 
 def _finding_to_cache(f: Finding) -> list[Any]:
@@ -678,13 +661,9 @@ def lint_paths(paths: list[Path], settings: Settings, cwd: Path | None = None) -
     return lint_sources(read_sources(paths, cwd), settings)
 
 
-def lint_text(
-    text: str, settings: Settings, name: str = "<stdin>", history: list[str] | None = None
-) -> LintResult:
+def lint_text(text: str, settings: Settings, name: str = "<stdin>", history: list[str] | None = None) -> LintResult:
     """Lint SQL given as text; ``history`` holds earlier files' SQL, replayed first and not reported."""
-    sources = [
-        SourceFile(Path(f"<history-{i}>"), f"<history-{i}>", h.encode()) for i, h in enumerate(history or [])
-    ]
+    sources = [SourceFile(Path(f"<history-{i}>"), f"<history-{i}>", h.encode()) for i, h in enumerate(history or [])]
     sources.append(SourceFile(Path(name), name, text.encode()))
     result = lint_sources(sources, settings)
     result.findings = [f for f in result.findings if f.file == name]

@@ -28,8 +28,7 @@ def render_rule(r: Rule) -> str:
                 out.append(f"-- {ex.note}")
             if ex.setup:
                 out.append(
-                    "-- given earlier migrations:\n"
-                    + "\n".join("--   " + s for s in ex.setup.strip().splitlines())
+                    "-- given earlier migrations:\n" + "\n".join("--   " + s for s in ex.setup.strip().splitlines())
                 )
             out.append(ex.sql.strip())
             out.append("")

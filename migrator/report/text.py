@@ -52,9 +52,7 @@ def render(result: LintResult, color: bool = False, explain: bool = False, state
         sql = sql_by_pos.get((f.file, f.line))
         if sql:
             first = sql.strip().splitlines()[0]
-            out.append(
-                "    " + c("dim", first[:120] + (" …" if len(first) > 120 or "\n" in sql.strip() else ""))
-            )
+            out.append("    " + c("dim", first[:120] + (" …" if len(first) > 120 or "\n" in sql.strip() else "")))
         if explain and f.why:
             for line in f.why.splitlines():
                 out.append("  why: " + line if line else "")

@@ -108,9 +108,7 @@ class Schema:
                 return
             t = Table(name, created_in=unit)
             for col, facts in (a.get("columns") or {}).items():
-                t.columns[col] = Column(
-                    col, facts.get("type"), facts.get("nullable", True), facts.get("default"), unit
-                )
+                t.columns[col] = Column(col, facts.get("type"), facts.get("nullable", True), facts.get("default"), unit)
             for c in a.get("constraints") or []:
                 t.constraints.append(
                     Constraint(
@@ -219,12 +217,9 @@ class Schema:
         return {
             "tables": {
                 n: {
-                    "columns": [
-                        [c.name, c.type, c.nullable, c.default, c.created_in] for c in t.columns.values()
-                    ],
+                    "columns": [[c.name, c.type, c.nullable, c.default, c.created_in] for c in t.columns.values()],
                     "constraints": [
-                        [c.name, c.kind, c.columns, c.validated, c.expression, c.created_in]
-                        for c in t.constraints
+                        [c.name, c.kind, c.columns, c.validated, c.expression, c.created_in] for c in t.constraints
                     ],
                     "indexes": t.indexes,
                     "created_in": t.created_in,

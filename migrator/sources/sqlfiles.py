@@ -17,7 +17,7 @@ _DIGITS = re.compile(r"(\d+)")
 
 def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order: digit runs compare as numbers (V2 < V10, 0002 < 0010)."""
-    return tuple((1, int(part)) if part.isdigit() else (0, part) for part in _DIGITS.split(text) if part)
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
 
 
 class SourceError(Exception):

@@ -118,9 +118,7 @@ def analyze_text(text: str, dialect: str) -> list[Statement]:
                 message = error or "the MySQL parser does not recognise this statement"
                 st.problem = Problem("unparsed", message, raw.line, raw.column)
             else:
-                st.problem = Problem(
-                    "unclassified", "bgmigrate has no model for this statement", raw.line, raw.column
-                )
+                st.problem = Problem("unclassified", "bgmigrate has no model for this statement", raw.line, raw.column)
             st.changes = [Change(Op.UNKNOWN)]
             continue
         st.changes = changes

@@ -234,9 +234,7 @@ def _alter(tokens: list[Token], ws: list[str], dialect: str) -> list[Change] | N
             ]
         if rest[:2] == ["RENAME", "TO"]:
             new, _ = read_name(tokens, i + 2)
-            return [
-                Change(Op.RENAME_TABLE, None, attrs={"object": "type", "type_name": name, "new_name": new})
-            ]
+            return [Change(Op.RENAME_TABLE, None, attrs={"object": "type", "type_name": name, "new_name": new})]
         return [Change(Op.ALTER_TABLE_OTHER, None, attrs={"object": "type", "type_name": name})]
     if kind == "SCHEMA":
         name, i = read_name(tokens, 2)
@@ -256,9 +254,7 @@ def _alter(tokens: list[Token], ws: list[str], dialect: str) -> list[Change] | N
         i, _ = _skip_if_exists(ws, 2)
         name, i = read_name(tokens, i)
         storage = has_sequence(ws, "SET", "TABLESPACE")
-        return [
-            Change(Op.ALTER_TABLE_OTHER, None, attrs={"object": "index", "index": name, "rewrite": storage})
-        ]
+        return [Change(Op.ALTER_TABLE_OTHER, None, attrs={"object": "index", "index": name, "rewrite": storage})]
     if kind == "DOMAIN":
         name, i = read_name(tokens, 2)
         if i < len(ws) and ws[i] == "ADD":
@@ -316,9 +312,7 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
                 attrs={"constraint": name, "kind": kind, "using_index": index, "not_valid": False},
             )
         if rest and rest[0] == "EXCLUDE":
-            return Change(
-                Op.ADD_CONSTRAINT, table, attrs={"constraint": name, "kind": "exclude", "not_valid": False}
-            )
+            return Change(Op.ADD_CONSTRAINT, table, attrs={"constraint": name, "kind": "exclude", "not_valid": False})
         return None
     if head in ("ATTACH", "DETACH") and len(aw) > 2 and aw[1] == "PARTITION":
         part, _ = read_name(action, 2)
@@ -362,9 +356,7 @@ def _create(tokens: list[Token], ws: list[str]) -> list[Change] | None:
     i = 1
     if ws[i : i + 2] == ["OR", "REPLACE"]:
         i += 2
-    i = _skip(
-        ws, i, "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "CONSTRAINT", "TRUSTED", "PROCEDURAL"
-    )
+    i = _skip(ws, i, "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "CONSTRAINT", "TRUSTED", "PROCEDURAL")
     if i >= len(ws):
         return None
     kind = ws[i]

@@ -178,9 +178,7 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             )
         ]
     if kind == "SCHEMA":
-        return [
-            Change(Op.CREATE_SCHEMA, None, attrs={"schema": table_name(tree.this), "if_not_exists": exists})
-        ]
+        return [Change(Op.CREATE_SCHEMA, None, attrs={"schema": table_name(tree.this), "if_not_exists": exists})]
     if kind in ("SEQUENCE", "FUNCTION", "PROCEDURE", "TRIGGER", "TYPE", "MACRO", "STAGE"):
         if kind == "TYPE" and re.search(r"\bENUM\b", sql, re.IGNORECASE):
             return [Change(Op.CREATE_TYPE, None, attrs={"type_name": table_name(tree.this), "enum": True})]
@@ -265,9 +263,7 @@ def _drop(tree: exp.Drop, sql: str, dialect: str) -> list[Change] | None:
         op = Op.DROP_SCHEMA if kind == "SCHEMA" else Op.DROP_DATABASE
         out = []
         for t in targets:
-            name = (
-                _ident(t.args.get("db")) if isinstance(t, exp.Table) and t.args.get("db") else table_name(t)
-            )
+            name = _ident(t.args.get("db")) if isinstance(t, exp.Table) and t.args.get("db") else table_name(t)
             out.append(Change(op, None, attrs={**attrs, "schema": name}))
         return out
     if kind in ("FUNCTION", "PROCEDURE", "TRIGGER", "SEQUENCE", "TYPE", "EXTENSION"):
@@ -327,14 +323,9 @@ def _alter_action(
         if kind == "COLUMN":
             return [Change(Op.DROP_COLUMN, table, _ident(t), attrs=dict(attrs)) for t in targets]
         if kind in ("CONSTRAINT", "FOREIGN KEY", "CHECK"):
-            return [
-                Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": table_name(t)})
-                for t in targets
-            ]
+            return [Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": table_name(t)}) for t in targets]
         if kind == "PRIMARY KEY":
-            return [
-                Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": None, "kind": "primary_key"})
-            ]
+            return [Change(Op.DROP_CONSTRAINT, table, attrs={**attrs, "constraint": None, "kind": "primary_key"})]
         if kind in ("INDEX", "KEY"):
             return [Change(Op.DROP_INDEX, table, attrs={**attrs, "index": table_name(t)}) for t in targets]
         return None
@@ -423,9 +414,7 @@ def _alter_action(
         facts["redefine"] = True
         out = []
         if old_name != new_name:
-            out.append(
-                Change(Op.RENAME_COLUMN, table, old_name, attrs={"new_name": new_name, "via": "change"})
-            )
+            out.append(Change(Op.RENAME_COLUMN, table, old_name, attrs={"new_name": new_name, "via": "change"}))
         out.append(Change(Op.ALTER_COLUMN_TYPE, table, new_name, attrs=facts))
         return out
     if isinstance(action, exp.AlterSet):

@@ -216,13 +216,7 @@ def split_statements(text: str, dialect: str = "postgres") -> list[RawStatement]
             continue
         # quotes
         backslash = mysql and tok != "`"
-        if (
-            not mysql
-            and tok == "'"
-            and j > 0
-            and text[j - 1] in "eE"
-            and (j < 2 or not _is_word(text[j - 2]))
-        ):
+        if not mysql and tok == "'" and j > 0 and text[j - 1] in "eE" and (j < 2 or not _is_word(text[j - 2])):
             backslash = True
         i = _skip_quoted(text, j, tok, backslash)
         last = i

@@ -170,9 +170,7 @@ def _compare_postgres(old: SqlType, new: SqlType) -> TypeChange:
         if _length(old) is not None and _length(new) >= _length(old):  # type: ignore[operator]
             return TypeChange("widening", "none", "longer varchar is binary coercible")
         if _length(old) is None:
-            return TypeChange(
-                "narrowing", "scan", "bounded varchar from unbounded: existing values are checked"
-            )
+            return TypeChange("narrowing", "scan", "bounded varchar from unbounded: existing values are checked")
         return TypeChange("narrowing", "rewrite", "shorter varchar: existing values may not fit")
     if old.name == "text" and new.name == "varchar":
         if _length(new) is None:
@@ -185,9 +183,7 @@ def _compare_postgres(old: SqlType, new: SqlType) -> TypeChange:
             old_scale = old.params[1] if len(old.params) > 1 else 0
             new_scale = new.params[1] if len(new.params) > 1 else 0
             if new.params[0] >= old.params[0] and new_scale == old_scale:
-                return TypeChange(
-                    "widening", "none", "larger precision at the same scale is binary coercible"
-                )
+                return TypeChange("widening", "none", "larger precision at the same scale is binary coercible")
         return TypeChange("narrowing", "rewrite", "numeric precision or scale changes")
     if (
         old.name in ("varbit", "bit")
@@ -210,9 +206,7 @@ def _compare_postgres(old: SqlType, new: SqlType) -> TypeChange:
         )
     if old.family == "integer" and new.family == "integer":
         if _INTEGERS.index(new.name) > _INTEGERS.index(old.name):
-            return TypeChange(
-                "widening", "rewrite", f"{old.name} to {new.name} widens but rewrites the table"
-            )
+            return TypeChange("widening", "rewrite", f"{old.name} to {new.name} widens but rewrites the table")
         return TypeChange("narrowing", "rewrite", f"{old.name} to {new.name} may overflow")
     if old.family == "integer" and new.name == "numeric":
         return TypeChange("widening", "rewrite", "integer to numeric widens but rewrites the table")
@@ -250,9 +244,7 @@ def _compare_mysql(old: SqlType, new: SqlType) -> TypeChange:
         if lo is not None and ln is not None and ln >= lo:
             if _varchar_prefix_bytes(lo) == _varchar_prefix_bytes(ln):
                 return TypeChange("widening", "inplace", "longer VARCHAR with the same length-prefix size")
-            return TypeChange(
-                "widening", "copy", "longer VARCHAR crossing 255 bytes changes the length prefix"
-            )
+            return TypeChange("widening", "copy", "longer VARCHAR crossing 255 bytes changes the length prefix")
         return TypeChange("narrowing", "copy", "shorter VARCHAR: values may be truncated or rejected")
     if old.family == "integer" and new.family == "integer":
         if _INTEGERS.index(new.name) > _INTEGERS.index(old.name) and old.unsigned == new.unsigned:
