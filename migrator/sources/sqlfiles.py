@@ -2,7 +2,7 @@
 
 Directories are searched recursively and ordered naturally by relative path,
 so ``0002_x.sql`` comes before ``0010_y.sql`` and Flyway's ``V2__x.sql``
-before ``V10__y.sql``. Paths given explicitly keep the order they were given in.
+before ``V10__y.sql``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def _walk_sql(root: Path) -> list[Path]:
 
 
 def discover(paths: list[Path], cwd: Path | None = None) -> list[Path]:
+    """Files to lint, in the order they apply.
+
+    Each directory is expanded in natural order of relative path. When only files are given
+    (as pre-commit does, in its own order), they are put in natural order of their path.
+    """
     found: list[Path] = []
     seen: set[str] = set()
     for path in paths:
@@ -71,6 +76,8 @@ def discover(paths: list[Path], cwd: Path | None = None) -> list[Path]:
             if key not in seen:
                 seen.add(key)
                 found.append(f)
+    if paths and all(not p.is_dir() for p in paths):
+        found.sort(key=lambda p: _natural_key(p.as_posix().lower()))
     return found
 
 

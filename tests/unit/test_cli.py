@@ -70,10 +70,7 @@ def test_clean_run_exits_0(tmp_path: Path):
 
 def test_fail_on_levels(project: Path):
     assert run("lint", "migrations", "--fail-on", "never", cwd=project).exit_code == 0
-    assert (
-        run("lint", "migrations", "--exclude", "require-concurrent-index-creation", cwd=project).exit_code
-        == 0
-    )
+    assert run("lint", "migrations", "--exclude", "require-concurrent-index-creation", cwd=project).exit_code == 0
     assert run("lint", "migrations", "--fail-on", "warning", cwd=project).exit_code == 1
 
 
@@ -299,3 +296,19 @@ def test_cached_history_is_invalidated_by_an_earlier_file(tmp_path: Path, monkey
     assert phase_of_last() == "expand"  # from the cache
     write(m / "0001_t.sql", "CREATE TABLE t (c int);")
     assert phase_of_last() == "breaking"  # int -> varchar: blue reads a different kind of value
+
+
+def test_explicit_files_are_put_in_natural_order(tmp_path: Path):
+    for name in ("V10__b.sql", "V2__a.sql"):
+        write(tmp_path / name, f"SELECT '{name}';")
+    res = run("lint", str(tmp_path / "V10__b.sql"), str(tmp_path / "V2__a.sql"), "--format", "json")
+    files = [s["file"].rsplit("/", 1)[-1] for s in json.loads(res.output)["statements"]]
+    assert files == ["V2__a.sql", "V10__b.sql"]
+
+
+def test_pre_commit_hook_manifest_is_valid():
+    from pre_commit.clientlib import load_manifest
+
+    (hook,) = load_manifest(str(Path(__file__).parents[2] / ".pre-commit-hooks.yaml"))
+    assert hook["id"] == "bgmigrate-lint"
+    assert hook["entry"] == "bgmigrate lint" and hook["types"] == ["sql"] and hook["require_serial"]
