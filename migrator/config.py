@@ -16,6 +16,7 @@ DIALECTS = ("postgres", "mysql")
 FORMATS = ("text", "json", "sarif", "github")
 FAIL_ON = ("error", "warning", "never")
 DEFAULT_VERSION = {"postgres": "15", "mysql": "8.0"}
+LATEST = 999  # a target version without minor/patch means the newest release of that line
 
 
 class ConfigError(Exception):
@@ -44,9 +45,13 @@ class Settings:
         if cached is None or cached[0] != key:
             from .lint.rule import parse_version
 
-            cached = (key, parse_version(self.target_version or DEFAULT_VERSION[self.dialect]))
+            cached = (key, parse_version(self.target_version or DEFAULT_VERSION[self.dialect], missing=LATEST))
             self.__dict__["_version"] = cached
         return cached[1]
+
+    @property
+    def version_text(self) -> str:
+        return self.target_version or DEFAULT_VERSION[self.dialect]
 
     def fingerprint(self) -> str:
         """The settings that change lint results (not output format or cache location)."""

@@ -1,6 +1,6 @@
 """require-lock-timeout: a statement that waits for a table-blocking lock with no lock_timeout set."""
 
-from migrator.lint.rule import Context, Example, Rule
+from migrator.lint.rule import Context, Example, Hit, Rule
 from migrator.sql.changes import Op
 
 RULE = Rule(
@@ -11,7 +11,9 @@ RULE = Rule(
     dialects=("postgres", "mysql"),
     scope="statement",
     squawk=("require-timeout-settings", "require-lock-timeout"),
-    message="{lock} on existing table {table} with no lock_timeout: while it waits, every query on {table} queues behind it",
+    message=(
+        "{lock} on existing table {table} with no lock_timeout: while it waits, every query on {table} queues behind it"
+    ),
     why="""
 Lock requests queue in order. A statement that needs ACCESS EXCLUSIVE (most ALTER TABLE forms,
 even the instant ones) and finds a long-running query on the table waits for it; while it waits,
@@ -27,19 +29,25 @@ run with --lock-timeout-from-runner (or lock_timeout_from_runner = true in [tool
 """,
     bad=[
         Example("ALTER TABLE accounts ADD COLUMN note text;"),
+        Example(
+            "CREATE TABLE referrals (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));",
+            note="the foreign key takes SHARE ROW EXCLUSIVE on accounts, which is in use",
+        ),
         Example("ALTER TABLE accounts ADD COLUMN note text;", dialect="mysql"),
     ],
     good=[
         Example("SET lock_timeout = '2s';\nALTER TABLE accounts ADD COLUMN note text;"),
         Example("BEGIN;\nSET LOCAL lock_timeout = '2s';\nALTER TABLE accounts ADD COLUMN note text;\nCOMMIT;"),
-        Example("CREATE TABLE notes (id bigint PRIMARY KEY);\nALTER TABLE notes ADD COLUMN body text;",
-                note="new table: no one else holds or waits for its locks"),
+        Example(
+            "CREATE TABLE notes (id bigint PRIMARY KEY);\nALTER TABLE notes ADD COLUMN body text;",
+            note="new table: no one else holds or waits for its locks",
+        ),
         Example("ALTER TABLE accounts ADD COLUMN note text;", settings={"lock_timeout_from_runner": True}),
         Example("SET SESSION lock_wait_timeout = 5;\nALTER TABLE accounts ADD COLUMN note text;", dialect="mysql"),
     ],
 )
 
-_DATA = {Op.CREATE_TABLE, Op.CREATE_TABLE_AS, Op.INSERT, Op.UPDATE, Op.DELETE, Op.SELECT}
+_DATA = {Op.CREATE_TABLE_AS, Op.INSERT, Op.UPDATE, Op.DELETE, Op.SELECT}
 _BLOCKING = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
 
 
@@ -54,8 +62,23 @@ def check(ctx: Context):
             continue
         if ctx.dialect == "mysql":
             if change.table:
-                return f"ALTER of existing table {change.table} waits for a metadata lock with no lock_wait_timeout: every query on it queues behind"
+                return Hit(
+                    "ALTER of existing table {table} waits for a metadata lock with no lock_wait_timeout: "
+                    "every query on {table} queues behind it",
+                    fields={"table": change.table},
+                )
             continue
-        if c.lock.lock in _BLOCKING and change.table:
-            return f"{c.lock.lock} on existing table {change.table} with no lock_timeout: while it waits, every query on {change.table} queues behind it"
+        target = change.table
+        if change.op == Op.CREATE_TABLE:
+            if c.lock.lock is None or ctx.dialect == "mysql":
+                continue
+            target = next((r for r in _referenced(change) if not ctx.schema.is_new(r, ctx.unit)), None)
+        if c.lock.lock in _BLOCKING and target:
+            return Hit(fields={"lock": c.lock.lock, "table": target})
     return None
+
+
+def _referenced(change):
+    refs = [f.get("references") for f in (change.get("columns") or {}).values()]
+    refs += [c.get("references") for c in change.get("constraints") or []]
+    return [r for r in refs if r]

@@ -22,8 +22,10 @@ reports and goes on linting the other statements and files.
     ],
     good=[
         Example("ALTER TABLE accounts ADD COLUMN balance int;"),
-        Example("ALTER TABLE accounts VALIDATE CONSTRAINT accounts_balance_check;",
-                note="valid PostgreSQL that sqlglot only models as a generic command"),
+        Example(
+            "ALTER TABLE accounts VALIDATE CONSTRAINT accounts_balance_check;",
+            note="valid PostgreSQL that sqlglot only models as a generic command",
+        ),
         Example("CLUSTER accounts USING accounts_pkey;", note="valid; sqlglot cannot parse it"),
     ],
 )

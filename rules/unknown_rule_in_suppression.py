@@ -12,10 +12,10 @@ RULE = Rule(
     message="ignore[{rule}]: there is no rule '{rule}'",
     why="A misspelt rule id silences nothing, while the author believes the finding is handled.",
     fix="Use an id from 'bgmigrate rules'.",
-    bad=[Example("-- bgmigrate: ignore[require-concurent-index] typo\nCREATE INDEX CONCURRENTLY i ON accounts (email);")],
+    bad=[
+        Example("-- bgmigrate: ignore[require-concurent-index] typo\nCREATE INDEX CONCURRENTLY i ON accounts (email);")
+    ],
     good=[
-        Example(
-            "-- bgmigrate: ignore[require-concurrent-index-creation] 40 rows\nCREATE INDEX i ON accounts (email);"
-        )
+        Example("-- bgmigrate: ignore[require-concurrent-index-creation] 40 rows\nCREATE INDEX i ON accounts (email);")
     ],
 )

@@ -17,7 +17,10 @@ future finding.
 """,
     fix="Delete the comment, or move it to the line directly before the statement.",
     bad=[
-        Example("-- bgmigrate: ignore[require-concurrent-index-creation] reviewed\nCREATE INDEX CONCURRENTLY i ON accounts (email);"),
+        Example(
+            "-- bgmigrate: ignore[require-concurrent-index-creation] reviewed\n"
+            "CREATE INDEX CONCURRENTLY i ON accounts (email);"
+        ),
         Example(
             "-- bgmigrate: ignore[require-concurrent-index-creation] reviewed\n\n"
             "SELECT 1;\nCREATE INDEX i ON accounts (email);",

@@ -11,6 +11,12 @@ concurrent DML is allowed; ``lock`` stays a PostgreSQL lock-mode name or
 Rows are matched top to bottom: the first row whose op, variant, dialect and
 version range match wins. Versions are ``(major, minor, patch)`` tuples;
 ``min`` is inclusive, ``max`` exclusive.
+
+The PostgreSQL rows are checked against a real server (locks from ``pg_locks``,
+rewrites from ``relfilenode``, scans from the transaction's row counters) by
+``tests/integration/test_lock_facts_pg.py``; the MySQL rows' algorithms are probed
+on MariaDB by ``tests/integration/test_lock_facts_mysql.py``. A row those tests
+cannot exercise is listed there with the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ PG_TRUNCATE = "https://www.postgresql.org/docs/current/sql-truncate.html"
 PG_ENUM = "https://www.postgresql.org/docs/current/sql-altertype.html"
 PG_MATVIEW = "https://www.postgresql.org/docs/current/sql-refreshmaterializedview.html"
 PG11_DEFAULTS = "https://www.postgresql.org/docs/11/release-11.html (ADD COLUMN with non-null default)"
+PG_NEW_FK_COLUMN = (
+    "https://www.postgresql.org/docs/current/sql-altertable.html; src/backend/parser/parse_utilcmd.c "
+    "(transformFKConstraints: a foreign key on a column added with a NULL default is not validated)"
+)
 MY_ONLINE = "https://dev.mysql.com/doc/refman/8.0/en/innodb-online-ddl-operations.html"
 MY_MDL = "https://dev.mysql.com/doc/refman/8.0/en/metadata-locking.html"
 
@@ -37,6 +47,7 @@ SHARE_ROW_EXCLUSIVE = "SHARE ROW EXCLUSIVE"
 SHARE = "SHARE"
 SHARE_UPDATE_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE"
 ROW_EXCLUSIVE = "ROW EXCLUSIVE"
+ROW_SHARE = "ROW SHARE"
 ACCESS_SHARE = "ACCESS SHARE"
 
 # Lock modes that block ordinary reads (SELECT) or writes (INSERT/UPDATE/DELETE) of the table.
@@ -98,15 +109,49 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         "references",
         P,
         AEL,
-        "scan",
-        PG_ALTER,
+        "none",
+        PG_NEW_FK_COLUMN,
+        note="also SHARE ROW EXCLUSIVE on the referenced table; the new column is all NULL, so the "
+        "foreign key is not validated",
+    ),
+    LockFact(
+        "add_column",
+        "references_default",
+        P,
+        AEL,
+        "rewrite",
+        PG11_DEFAULTS,
+        max=(11, 0, 0),
         note="also SHARE ROW EXCLUSIVE on the referenced table",
+    ),
+    LockFact(
+        "add_column",
+        "references_default",
+        P,
+        AEL,
+        "scan",
+        PG_NEW_FK_COLUMN,
+        min=(11, 0, 0),
+        note="also SHARE ROW EXCLUSIVE on the referenced table; the default fills every row, so the "
+        "foreign key is validated: both tables are read under the lock",
+    ),
+    LockFact(
+        "add_column", "unique", P, AEL, "scan", PG_ALTER, note="builds the UNIQUE / PRIMARY KEY index under the lock"
     ),
     LockFact("add_column", "*", P, AEL, "none", PG_ALTER),
     LockFact("drop_column", "*", P, AEL, "none", PG_ALTER, note="space is reclaimed by later rewrites"),
     LockFact("rename_column", "*", P, AEL, "none", PG_ALTER),
     LockFact("alter_column_type", "none", P, AEL, "none", PG_ALTER, note="binary coercible: no rewrite"),
-    LockFact("alter_column_type", "scan", P, AEL, "scan", PG_ALTER),
+    LockFact(
+        "alter_column_type",
+        "scan",
+        P,
+        AEL,
+        "rewrite",
+        PG_ALTER,
+        note="a check of existing values (e.g. varchar to varchar(n)) is no cheaper: PostgreSQL rewrites "
+        "unless the new type is binary coercible with no tighter limit",
+    ),
     LockFact("alter_column_type", "*", P, AEL, "rewrite", PG_ALTER, note="table and indexes rewritten"),
     LockFact(
         "set_not_null",
@@ -118,6 +163,7 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         min=(12, 0, 0),
         note="a validated CHECK proves no NULLs",
     ),
+    LockFact("set_not_null", "already", P, AEL, "none", PG_ALTER, note="the column is NOT NULL already: no scan"),
     LockFact("set_not_null", "*", P, AEL, "scan", PG_ALTER),
     LockFact("drop_not_null", "*", P, AEL, "none", PG_ALTER),
     LockFact("set_default", "*", P, AEL, "none", PG_ALTER),
@@ -141,7 +187,15 @@ LOCK_FACTS: tuple[LockFact, ...] = (
     LockFact("add_constraint", "using_index_scan", P, AEL, "scan", PG_ALTER, note="PRIMARY KEY on nullable columns"),
     LockFact("add_constraint", "*", P, AEL, "scan", PG_ALTER, note="builds a unique index under the lock"),
     LockFact("drop_constraint", "*", P, AEL, "none", PG_ALTER, note="a foreign key also locks the referenced table"),
-    LockFact("validate_constraint", "*", P, SUEL, "scan", PG_ALTER, note="reads and writes continue"),
+    LockFact(
+        "validate_constraint",
+        "*",
+        P,
+        SUEL,
+        "scan",
+        PG_ALTER,
+        note="reads and writes continue; a foreign key also takes ROW SHARE on the referenced table",
+    ),
     # ---- PostgreSQL: indexes ---------------------------------------------------------------------
     LockFact(
         "create_index",
@@ -155,16 +209,65 @@ LOCK_FACTS: tuple[LockFact, ...] = (
     LockFact("create_index", "*", P, SHARE, "scan", PG_INDEX, note="writes blocked for the whole build"),
     LockFact("drop_index", "concurrently", P, SUEL, "none", PG_DROPINDEX),
     LockFact("drop_index", "*", P, AEL, "none", PG_DROPINDEX),
-    LockFact("reindex", "concurrently", P, SUEL, "rewrite", PG_REINDEX, min=(12, 0, 0)),
-    LockFact("reindex", "*", P, SHARE, "rewrite", PG_REINDEX, note="ACCESS EXCLUSIVE on the index itself"),
+    LockFact(
+        "reindex",
+        "concurrently",
+        P,
+        SUEL,
+        "scan",
+        PG_REINDEX,
+        min=(12, 0, 0),
+        note="builds new index files from a full read of the table; the table keeps its files",
+    ),
+    LockFact(
+        "reindex",
+        "*",
+        P,
+        SHARE,
+        "scan",
+        PG_REINDEX,
+        note="ACCESS EXCLUSIVE on the index itself; rebuilds the index from a full read of the table, "
+        "the table keeps its files",
+    ),
     # ---- PostgreSQL: tables and other objects ----------------------------------------------------
+    LockFact(
+        "create_table",
+        "references",
+        P,
+        SREL,
+        "none",
+        PG_ALTER,
+        note="a FOREIGN KEY to an existing table takes SHARE ROW EXCLUSIVE on that table",
+    ),
     LockFact("create_table", "*", P, None, "none", PG_LOCKS),
     LockFact("create_table_as", "*", P, None, "none", PG_LOCKS),
     LockFact("drop_table", "*", P, AEL, "none", PG_LOCKS),
     LockFact("rename_table", "*", P, AEL, "none", PG_ALTER),
     LockFact("truncate", "*", P, AEL, "none", PG_TRUNCATE),
     LockFact("alter_table_storage", "*", P, AEL, "rewrite", PG_ALTER, note="SET TABLESPACE / LOGGED / UNLOGGED"),
-    LockFact("alter_table_other", "*", P, AEL, "none", PG_ALTER, note="most ALTER TABLE forms"),
+    LockFact(
+        "alter_table_other",
+        "index_set_tablespace",
+        P,
+        AEL,
+        "rewrite",
+        "https://www.postgresql.org/docs/current/sql-alterindex.html",
+        note="ALTER INDEX ... SET TABLESPACE copies the index",
+    ),
+    LockFact("alter_table_other", "set statistics", P, SUEL, "none", PG_ALTER),
+    LockFact("alter_table_other", "cluster on", P, SUEL, "none", PG_ALTER),
+    LockFact("alter_table_other", "enable trigger", P, SREL, "none", PG_ALTER),
+    LockFact("alter_table_other", "disable trigger", P, SREL, "none", PG_ALTER),
+    LockFact(
+        "alter_table_other",
+        "*",
+        P,
+        AEL,
+        "none",
+        PG_ALTER,
+        note="most ALTER TABLE forms; SET (storage parameters) takes less for some parameters "
+        "(fillfactor, autovacuum_*: SHARE UPDATE EXCLUSIVE), but the change does not say which",
+    ),
     LockFact(
         "attach_partition",
         "*",
@@ -173,11 +276,21 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         "scan",
         PG_ALTER,
         min=(12, 0, 0),
-        note="on the parent; child scanned unless a CHECK implies the bound",
+        note="on the parent; ACCESS EXCLUSIVE on the partition being attached (and on a default "
+        "partition), which is scanned unless a CHECK implies the bound",
     ),
     LockFact("attach_partition", "*", P, AEL, "scan", PG_ALTER, max=(12, 0, 0)),
-    LockFact("detach_partition", "concurrently", P, SUEL, "none", PG_ALTER, min=(14, 0, 0)),
-    LockFact("detach_partition", "*", P, AEL, "none", PG_ALTER),
+    LockFact(
+        "detach_partition",
+        "concurrently",
+        P,
+        SUEL,
+        "none",
+        PG_ALTER,
+        min=(14, 0, 0),
+        note="on the parent; its second transaction takes ACCESS EXCLUSIVE on the partition",
+    ),
+    LockFact("detach_partition", "*", P, AEL, "none", PG_ALTER, note="on the parent and the partition"),
     LockFact("vacuum", "full", P, AEL, "rewrite", PG_VACUUM),
     LockFact("vacuum", "*", P, SUEL, "scan", PG_VACUUM),
     LockFact("cluster", "*", P, AEL, "rewrite", PG_CLUSTER),
@@ -187,9 +300,10 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         "concurrently",
         P,
         EXCLUSIVE,
-        "rewrite",
+        "scan",
         PG_MATVIEW,
-        note="reads continue",
+        note="reads continue; the new contents are diffed against the old and applied as row "
+        "changes, the view keeps its files",
     ),
     LockFact("refresh_materialized_view", "*", P, AEL, "rewrite", PG_MATVIEW),
     LockFact("drop_view", "*", P, AEL, "none", PG_LOCKS),
@@ -204,7 +318,14 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         PG_ENUM,
         note="on the type; cannot be used in the same transaction before PG 12",
     ),
-    LockFact("lock_table", "*", P, AEL, "none", PG_LOCKS, note="the mode named in the statement"),
+    LockFact("lock_table", "access_share", P, ACCESS_SHARE, "none", PG_LOCKS),
+    LockFact("lock_table", "row_share", P, ROW_SHARE, "none", PG_LOCKS),
+    LockFact("lock_table", "row_exclusive", P, ROW_EXCLUSIVE, "none", PG_LOCKS),
+    LockFact("lock_table", "share_update_exclusive", P, SUEL, "none", PG_LOCKS),
+    LockFact("lock_table", "share", P, SHARE, "none", PG_LOCKS),
+    LockFact("lock_table", "share_row_exclusive", P, SREL, "none", PG_LOCKS),
+    LockFact("lock_table", "exclusive", P, EXCLUSIVE, "none", PG_LOCKS),
+    LockFact("lock_table", "*", P, AEL, "none", PG_LOCKS, note="ACCESS EXCLUSIVE, also when no mode is named"),
     LockFact("insert", "*", P, ROW_EXCLUSIVE, "none", PG_LOCKS),
     LockFact("update", "*", P, ROW_EXCLUSIVE, "scan", PG_LOCKS),
     LockFact("delete", "*", P, ROW_EXCLUSIVE, "scan", PG_LOCKS),

@@ -101,9 +101,14 @@ def combine(phases: list[str]) -> str:
     return max(distinct, key=_RANK.__getitem__)
 
 
-def _variant(change: Change, schema: Schema, dialect: str, type_change: TypeChange | None) -> str:
+def _variant(
+    change: Change, schema: Schema, dialect: str, type_change: TypeChange | None, session: dict[str, str]
+) -> str:
     op = change.op
     a = change.attrs
+    if op == Op.CREATE_TABLE:
+        referenced = _referenced_tables(change)
+        return "references" if any(r != change.table for r in referenced) else "plain"
     if op == Op.ADD_COLUMN:
         if dialect == "mysql":
             if a.get("generated") == "stored" or a.get("auto_increment"):
@@ -120,26 +125,46 @@ def _variant(change: Change, schema: Schema, dialect: str, type_change: TypeChan
             return "generated_stored"
         if a.get("volatile_default"):
             return "volatile_default"
+        if a.get("references"):  # without a default the new column is all NULL: nothing to validate
+            return "references_default" if a.get("default") is not None else "references"
         if a.get("default") is not None:
             return "default"
-        if a.get("references"):
-            return "references"
+        if a.get("unique") or a.get("primary_key"):
+            return "unique"
         return "plain"
     if op == Op.ALTER_COLUMN_TYPE and type_change is not None:
+        using = a.get("using")
+        if dialect == "postgres" and using and change.column:
+            # A USING that is not the column itself (or its cast to the new type) computes new values.
+            def squeeze(text: str) -> str:
+                return "".join(text.split()).replace('"', "").lower()
+
+            keeps = {squeeze(change.column), squeeze(f"CAST({change.column} AS {a.get('type') or ''})")}
+            if squeeze(using) not in keeps:
+                return "rewrite"
+        if dialect == "mysql" and a.get("redefine") and type_change.compat == "same":
+            col = schema.table(change.table).column(change.column) if schema.table(change.table) else None
+            unchanged = col is not None and col.nullable == a.get("nullable", True) and col.default == a.get("default")
+            return "instant" if unchanged else "inplace"
         return type_change.rewrite
     if op == Op.SET_NOT_NULL:
         t = schema.table(change.table)
+        col = t.column(change.column) if t is not None else None
+        if col is not None and not col.nullable and col.type is not None:
+            return "already"  # the history made it NOT NULL already: PostgreSQL does nothing
         return "proven" if t is not None and change.column and t.proves_not_null(change.column) else "scan"
     if op == Op.ADD_CONSTRAINT:
         kind = a.get("kind", "other")
         if a.get("using_index"):
             if kind == "primary_key":
                 t = schema.table(change.table)
-                cols = a.get("columns") or []
+                cols = a.get("columns") or schema.index_columns.get(a["using_index"]) or []
                 if t is None or not cols or any((t.column(c) is None or t.column(c).nullable) for c in cols):  # type: ignore[union-attr]
                     return "using_index_scan"
             return "using_index"
         if dialect == "mysql":
+            if kind == "foreign_key" and session.get("foreign_key_checks") in ("0", "off", "false"):
+                return "foreign_key_unchecked"
             return kind
         if kind in ("foreign_key", "check", "not_null") and a.get("not_valid"):
             return f"{kind}_not_valid"
@@ -148,9 +173,22 @@ def _variant(change: Change, schema: Schema, dialect: str, type_change: TypeChan
         return "concurrently" if a.get("concurrently") else "plain"
     if op == Op.VACUUM:
         return "full" if a.get("full") else "plain"
+    if op == Op.LOCK_TABLE:
+        return (a.get("mode") or "ACCESS EXCLUSIVE").lower().replace(" ", "_")
+    if op == Op.ALTER_TABLE_OTHER:
+        if a.get("object") == "index" and a.get("rewrite"):
+            return "index_set_tablespace"
+        return a.get("action") or "plain"
     if op in (Op.CREATE_OBJECT, Op.DROP_OBJECT):
         return a.get("object") or "*"
     return "plain"
+
+
+def _referenced_tables(change: Change) -> list[str]:
+    """Tables a CREATE TABLE's foreign keys point at."""
+    out = [facts.get("references") for facts in (change.get("columns") or {}).values()]
+    out += [c.get("references") for c in change.get("constraints") or []]
+    return [r for r in out if r]
 
 
 def _type_change(change: Change, schema: Schema, dialect: str) -> TypeChange | None:
@@ -162,11 +200,20 @@ def _type_change(change: Change, schema: Schema, dialect: str) -> TypeChange | N
     return compare_types(old, change.get("type"), dialect)
 
 
-def _phase(change: Change, schema: Schema, type_change: TypeChange | None, dialect: str) -> tuple[str, str]:
+def _phase(
+    change: Change, schema: Schema, type_change: TypeChange | None, dialect: str, variant: str = ""
+) -> tuple[str, str]:
     op = change.op
     a = change.attrs
     if op in _NEUTRAL_OPS:
         return NEUTRAL, "no schema effect blue can notice"
+    if op == Op.ALTER_DOMAIN_ADD_CONSTRAINT and a.get("not_valid"):
+        return EXPAND, "NOT VALID: existing values are not checked"
+    if op == Op.DROP_DEFAULT:
+        t = schema.table(change.table)
+        col = t.column(change.column) if t is not None else None
+        if col is not None and col.type is not None and col.default is None:
+            return NEUTRAL, "the column has no default to drop"
     if op == Op.ADD_COLUMN:
         required = (
             a.get("nullable") is False
@@ -210,10 +257,17 @@ def _phase(change: Change, schema: Schema, type_change: TypeChange | None, diale
                 if _RANK[p] > _RANK[phase] or (phase == NEUTRAL and p == EXPAND):
                     phase, reason = p, r
         return phase, reason
+    if op == Op.SET_NOT_NULL:
+        t = schema.table(change.table)
+        col = t.column(change.column) if t is not None else None
+        if col is not None and not col.nullable and col.type is not None:
+            return NEUTRAL, "the column is NOT NULL already"
     if op == Op.ADD_CONSTRAINT:
         kind = a.get("kind")
         if a.get("not_valid") and kind in ("foreign_key", "check", "not_null"):
             return EXPAND, "NOT VALID: existing rows are not checked"
+        if a.get("using_index") and kind == "primary_key" and variant == "using_index":
+            return EXPAND, "the unique index and NOT NULL columns already constrain blue's writes"
         if a.get("using_index") and kind == "unique":
             return EXPAND, "the unique index already constrains blue's writes"
         return CONTRACT, f"a validated {kind or 'constraint'} tightens what blue may write"
@@ -227,34 +281,102 @@ def _phase(change: Change, schema: Schema, type_change: TypeChange | None, diale
     return BREAKING, f"no phase is known for {op}"
 
 
-def classify(change: Change, schema: Schema, unit: str, dialect: str, version: Version) -> Classified:
+def _column_default(schema: Schema, table: str | None, column: str | None) -> str | None:
+    t = schema.table(table)
+    col = t.column(column) if t is not None else None
+    return col.default if col is not None else None
+
+
+def _created_here(change: Change, schema: Schema, unit: str, table: str | None) -> str | None:
+    """The object the change removes or renames, when it was created in ``unit``: blue never saw it."""
+    op = change.op
+    a = change.attrs
+    if op == Op.DROP_COLUMN and schema.column_is_new(table, change.column, unit):
+        return f"column {change.column}"
+    if op in (Op.DROP_VIEW, Op.RENAME_VIEW) and table and schema.views.get(table) == unit:
+        return f"view {table}"
+    if op == Op.DROP_INDEX and schema.object_is_new("index", a.get("index"), unit):
+        return f"index {a.get('index')}"
+    if op in (Op.DROP_CONSTRAINT, Op.VALIDATE_CONSTRAINT) and schema.constraint_is_new(
+        table, a.get("constraint"), unit
+    ):
+        return f"constraint {a.get('constraint')}"
+    if op in (Op.DROP_SCHEMA, Op.RENAME_SCHEMA, Op.DROP_DATABASE) and schema.object_is_new(
+        "schema", a.get("schema"), unit
+    ):
+        return f"schema {a.get('schema')}"
+    if op in (Op.DROP_TYPE, Op.RENAME_ENUM_VALUE, Op.ADD_ENUM_VALUE) and schema.object_is_new(
+        "type", a.get("type_name"), unit
+    ):
+        return f"type {a.get('type_name')}"
+    if op == Op.RENAME_TABLE and a.get("object") == "type" and schema.object_is_new("type", a.get("type_name"), unit):
+        return f"type {a.get('type_name')}"
+    if op == Op.ALTER_DOMAIN_ADD_CONSTRAINT and schema.object_is_new("type", a.get("domain"), unit):
+        return f"domain {a.get('domain')}"
+    if op == Op.DROP_OBJECT and schema.object_is_new(a.get("object") or "object", a.get("name"), unit):
+        return f"{a.get('object')} {a.get('name')}"
+    return None
+
+
+def classify(
+    change: Change,
+    schema: Schema,
+    unit: str,
+    dialect: str,
+    version: Version,
+    session: dict[str, str] | None = None,
+) -> Classified:
+    """Phase, lock and rewrite of ``change`` given the schema before it.
+
+    ``session`` holds session settings seen earlier in the file that change how the server
+    executes DDL (MySQL ``foreign_key_checks``).
+    """
     type_change = _type_change(change, schema, dialect)
-    variant = _variant(change, schema, dialect, type_change)
+    variant = _variant(change, schema, dialect, type_change, session or {})
+    # The foreign keys lock the referenced tables (SHARE ROW EXCLUSIVE); harmless when those are new too.
+    if (
+        variant == "references"
+        and change.op == Op.CREATE_TABLE
+        and all(schema.is_new(r, unit) or r == change.table for r in _referenced_tables(change))
+    ):
+        variant = "plain"
     lock = lookup(change.op, variant, dialect, version)
     table = change.table
-    if change.op == Op.DROP_INDEX and table is None:
+    if change.op in (Op.DROP_INDEX, Op.REINDEX) and table is None:
         table = schema.table_of_index(change.get("index"))
-    new = schema.is_new(table, unit) if table else False
-    if change.op == Op.ADD_CONSTRAINT and change.get("kind") == "foreign_key" and not new:
-        pass
-    if new and change.op not in _NEW_OBJECT_FREE and change.op not in (Op.SYNTAX_ERROR, Op.UNKNOWN):
-        phase = NEUTRAL if change.op in _NEUTRAL_OPS else EXPAND
-        if change.op in (Op.CREATE_TABLE, Op.CREATE_TABLE_AS):
+        if table is not None:
+            change.table = table
+    new_table = bool(table) and (schema.is_new(table, unit) or schema.views.get(table or "") == unit)
+    if new_table and change.op not in _NEW_OBJECT_FREE:
+        if change.op in (Op.SYNTAX_ERROR, Op.UNKNOWN):
+            pass
+        elif change.op in (Op.CREATE_TABLE, Op.CREATE_TABLE_AS):
             return Classified(EXPAND, "a new table is invisible to blue", lock, variant, False, type_change)
-        return Classified(
-            phase, f"{table} is created in this release: blue never used it", lock, variant, True, type_change
-        )
-    if (change.op == Op.DROP_COLUMN and schema.column_is_new(table, change.column, unit)) or (
-        change.op == Op.DROP_VIEW and schema.views.get(table or "") == unit
-    ):
-        return Classified(EXPAND, "created in this release: blue never used it", lock, variant, True, type_change)
-    phase, reason = _phase(change, schema, type_change, dialect)
+        else:
+            phase = NEUTRAL if change.op in _NEUTRAL_OPS else EXPAND
+            reason = f"{table} is created in this release: blue never used it"
+            return Classified(phase, reason, lock, variant, True, type_change)
+    created = _created_here(change, schema, unit, table)
+    if created is not None:
+        # Blue never used the object, but the table it belongs to is in use: lock hazards remain.
+        reason = f"{created} is created in this release: blue never used it"
+        return Classified(EXPAND, reason, lock, variant, False, type_change)
+    phase, reason = _phase(change, schema, type_change, dialect, variant)
     if (
         phase in (CONTRACT, BREAKING)
-        and change.column
-        and change.op in (Op.SET_NOT_NULL, Op.DROP_DEFAULT, Op.ALTER_COLUMN_TYPE, Op.RENAME_COLUMN)
+        and change.op == Op.SET_NOT_NULL
         and schema.column_is_new(table, change.column, unit)
-        and change.op != Op.SET_NOT_NULL
+        and _column_default(schema, table, change.column) is not None
     ):
-        return Classified(EXPAND, f"column {change.column} is new in this release", lock, variant, True, type_change)
+        # Blue does not know the column; its inserts get the default, never NULL.
+        reason = f"column {change.column} is new in this release and has a default: blue never writes NULL"
+        return Classified(EXPAND, reason, lock, variant, False, type_change)
+    if (
+        phase in (CONTRACT, BREAKING)
+        and change.op in (Op.DROP_DEFAULT, Op.ALTER_COLUMN_TYPE, Op.RENAME_COLUMN)
+        and schema.column_is_new(table, change.column, unit)
+    ):
+        # Blue does not know the column. (SET NOT NULL stays contract: blue's inserts leave it NULL.)
+        # The table is in use, so lock hazards remain.
+        return Classified(EXPAND, f"column {change.column} is new in this release", lock, variant, False, type_change)
     return Classified(phase, reason, lock, variant, False, type_change)

@@ -252,6 +252,7 @@ class FileLinter:
         self.tx = TransactionState(active=settings.assume_in_transaction)
         self.lock_timeout = settings.lock_timeout_from_runner
         self.statement_timeout = settings.lock_timeout_from_runner
+        self.session: dict[str, str] = {}  # session settings seen so far (e.g. MySQL foreign_key_checks)
 
     # ---- findings --------------------------------------------------------------------------------
     def emit(self, rule: Rule | str, st: Statement | None, phase: str, hit: Any, fields: dict[str, Any]) -> None:
@@ -327,12 +328,21 @@ class FileLinter:
                 t = self.schema.table(change.table) if change else None
                 col = t.column(change.column) if t is not None and change is not None else None
                 f["old_type"] = col.type if col is not None and col.type else "unknown"
-        f["version"] = ".".join(str(v) for v in self.settings.version)
+        f["version"] = self.settings.version_text
         return f
 
     def _statement(self, st: Statement) -> None:
         settings = self.settings
-        classified = [classify(ch, self.schema, self.unit, settings.dialect, settings.version) for ch in st.changes]
+        classified = [
+            classify(ch, self.schema, self.unit, settings.dialect, settings.version, self.session) for ch in st.changes
+        ]
+        for ch, c in zip(st.changes, classified):
+            if ch.op == Op.RENAME_TABLE and c.phase == "breaking" and self._compat_view_follows(st, ch.table):
+                c.phase = "expand"
+                c.reason = (
+                    f"a view named {ch.table} is created in the same transaction: blue keeps reading and "
+                    "writing through it (the expand half of the rename)"
+                )
         phase = combine([c.phase for c in classified])
         reason = next((c.reason for c in classified if c.phase == phase), classified[0].reason if classified else "")
         if st.problem is not None:
@@ -405,6 +415,18 @@ class FileLinter:
             self.schema.apply(ch, self.unit)
         self._advance_session(st, classified)
 
+    def _compat_view_follows(self, st: Statement, old_name: str | None) -> bool:
+        """A CREATE VIEW with the renamed table's old name later in the same transaction (PostgreSQL)."""
+        if not old_name or self.settings.dialect != "postgres" or not self.tx.active:
+            return False
+        for later in self.statements[st.index + 1 :]:
+            ops = {ch.op for ch in later.changes}
+            if ops & {Op.COMMIT, Op.ROLLBACK}:
+                return False
+            if any(ch.op == Op.CREATE_VIEW and ch.table == old_name for ch in later.changes):
+                return True
+        return False
+
     def _run(self, rule: Rule, ctx: Context, st: Statement, phase: str, ch: Change, c: Classified) -> None:
         assert rule.func is not None
         try:
@@ -421,6 +443,8 @@ class FileLinter:
         tx = self.tx
         ops = [ch.op for ch in st.changes]
         if Op.BEGIN in ops:
+            if tx.active:
+                return  # nested BEGIN: PostgreSQL warns and keeps the outer transaction
             tx.active = True
             tx.explicit = True
             tx.begin_line = st.line
@@ -437,6 +461,8 @@ class FileLinter:
             if ch.op == Op.SET:
                 setting = (ch.get("setting") or "").lower()
                 value = ch.get("value")
+                if value is not None:
+                    self.session[setting] = str(value).strip().strip("'\"").lower()
                 on = value is not None and str(value).strip().strip("'\"").lower() not in ("0", "default", "")
                 local = bool(ch.get("local"))
                 if setting in ("lock_timeout", "lock_wait_timeout", "innodb_lock_wait_timeout"):

@@ -38,9 +38,41 @@ def concurrently(sql: str) -> str:
     return _one_line(sql) + ";"
 
 
+_ALTER_HEAD = re.compile(r"^(ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?\S+)\s+(.*)$", re.IGNORECASE | re.DOTALL)
+_TABLE_CONSTRAINT = re.compile(r"^ADD\s+(?:CONSTRAINT\s+\S+\s+)?(?:CHECK|FOREIGN\s+KEY)\b", re.IGNORECASE)
+_HAS_NOT_VALID = re.compile(r"\bNOT\s+VALID\s*$", re.IGNORECASE)
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses and quotes."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
 def not_valid(sql: str) -> str:
-    """``ADD CONSTRAINT ...`` with ``NOT VALID`` appended (FOREIGN KEY and CHECK only)."""
+    """The ``ALTER TABLE`` with ``NOT VALID`` on each added CHECK / FOREIGN KEY table constraint."""
     text = _one_line(sql)
-    if re.search(r"\bNOT\s+VALID\s*$", text, re.IGNORECASE):
-        return text + ";"
-    return text + " NOT VALID;"
+    m = _ALTER_HEAD.match(text)
+    if m is None:
+        return text if _HAS_NOT_VALID.search(text) else text + " NOT VALID;"
+    head, body = m.groups()
+    actions = []
+    for action in _split_top_level(body):
+        if _TABLE_CONSTRAINT.match(action) and not _HAS_NOT_VALID.search(action):
+            action += " NOT VALID"
+        actions.append(action)
+    return f"{head} {', '.join(actions)};"

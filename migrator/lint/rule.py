@@ -91,10 +91,13 @@ class Rule:
         return all(_version_matches(part.strip(), version) for part in spec.split(","))
 
 
-def parse_version(text: str | None) -> tuple[int, int, int]:
+def parse_version(text: str | None, missing: int = 0) -> tuple[int, int, int]:
+    """``"8.0.29"`` -> ``(8, 0, 29)``. Missing parts become ``missing``: 0 for bounds in rule and
+    fact tables; a target version uses a large value instead, because "15" or "8.0" means the
+    current release of that line (15.x, 8.0.x), not its first one."""
     parts = [int(p) for p in str(text).split(".") if p.strip().isdigit()][:3] if text else []
     while len(parts) < 3:
-        parts.append(0)
+        parts.append(missing)
     return (parts[0], parts[1], parts[2])
 
 

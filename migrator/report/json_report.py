@@ -17,7 +17,7 @@ def build(result: LintResult) -> dict[str, Any]:
         "tool": {"name": "bgmigrate", "version": __version__},
         "settings": {
             "dialect": result.settings.dialect,
-            "target_version": ".".join(str(v) for v in result.settings.version),
+            "target_version": result.settings.version_text,
             "fail_on": result.settings.fail_on,
         },
         "statements": [s.to_json() for s in result.statements],

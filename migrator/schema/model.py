@@ -70,6 +70,9 @@ class Schema:
         self.views: dict[str, str | None] = {}  # name -> created_in
         self.enums: dict[str, list[str]] = {}
         self.index_table: dict[str, str] = {}  # index name -> table name
+        self.index_columns: dict[str, list[str]] = {}  # index name -> columns (when plain column names)
+        # Where other named objects were created: ("schema" | "type" | "index" | "function" | ..., name) -> unit
+        self.created: dict[tuple[str, str], str] = {}
 
     # ---- queries ---------------------------------------------------------------------------------
     def table(self, name: str | None) -> Table | None:
@@ -90,6 +93,15 @@ class Schema:
 
     def table_of_index(self, index: str | None) -> str | None:
         return self.index_table.get(index) if index else None
+
+    def object_is_new(self, kind: str, name: str | None, unit: str) -> bool:
+        """A schema, type, index, view, function, trigger... created in ``unit``."""
+        return name is not None and self.created.get((kind, name)) == unit
+
+    def constraint_is_new(self, table: str | None, name: str | None, unit: str) -> bool:
+        t = self.table(table)
+        c = t.constraint(name) if t is not None else None
+        return c is not None and c.created_in == unit
 
     def _ensure(self, name: str) -> Table:
         t = self.tables.get(name)
@@ -185,8 +197,13 @@ class Schema:
         elif op == Op.CREATE_INDEX and name:
             index = a.get("index")
             if index:
+                if a.get("if_not_exists") and index in self.index_table:
+                    return
                 self._ensure(name).indexes[index] = bool(a.get("unique"))
                 self.index_table[index] = name
+                cols = [c for c in a.get("columns") or [] if isinstance(c, str)]
+                self.index_columns[index] = [c.strip('"').lower() for c in cols]
+                self.created[("index", index)] = unit
         elif op == Op.DROP_INDEX:
             index = a.get("index")
             table = name or self.index_table.get(index or "")
@@ -194,6 +211,8 @@ class Schema:
                 self.tables[table].indexes.pop(index, None)
             if index:
                 self.index_table.pop(index, None)
+                self.index_columns.pop(index, None)
+                self.created.pop(("index", index), None)
         elif op == Op.CREATE_VIEW and name:
             if name not in self.views:
                 self.views[name] = unit
@@ -203,6 +222,21 @@ class Schema:
             self.views[a["new_name"]] = self.views.pop(name, None)
         elif op == Op.CREATE_TYPE and a.get("type_name"):
             self.enums[a["type_name"]] = []
+            self.created[("type", a["type_name"])] = unit
+        elif op == Op.CREATE_DOMAIN and a.get("domain"):
+            self.created[("type", a["domain"])] = unit
+        elif op == Op.DROP_TYPE and a.get("type_name"):
+            self.enums.pop(a["type_name"], None)
+            self.created.pop(("type", a["type_name"]), None)
+        elif op == Op.CREATE_SCHEMA and a.get("schema"):
+            if not (a.get("if_not_exists") and ("schema", a["schema"]) in self.created):
+                self.created[("schema", a["schema"])] = unit
+        elif op in (Op.DROP_SCHEMA, Op.DROP_DATABASE) and a.get("schema"):
+            self.created.pop(("schema", a["schema"]), None)
+        elif op == Op.CREATE_OBJECT and a.get("name"):
+            self.created[(a.get("object") or "object", a["name"])] = unit
+        elif op == Op.DROP_OBJECT and a.get("name"):
+            self.created.pop((a.get("object") or "object", a["name"]), None)
 
     def _column(self, table: str, column: str, unit: str) -> Column:
         t = self._ensure(table)

@@ -121,5 +121,9 @@ def analyze_text(text: str, dialect: str) -> list[Statement]:
                 st.problem = Problem("unclassified", "bgmigrate has no model for this statement", raw.line, raw.column)
             st.changes = [Change(Op.UNKNOWN)]
             continue
+        if dialect == "mysql":
+            for change in changes:
+                if change.op == Op.DROP_SCHEMA:  # MySQL: SCHEMA is a synonym for DATABASE
+                    change.op = Op.DROP_DATABASE
         st.changes = changes
     return out

@@ -217,8 +217,15 @@ def _alter(tokens: list[Token], ws: list[str], dialect: str) -> list[Change] | N
         name, i = read_name(tokens, 2)
         rest = ws[i:]
         if rest[:2] == ["ADD", "VALUE"]:
-            value = next((t.text[1:-1] for t in tokens[i:] if t.kind == "string"), None)
-            return [Change(Op.ADD_ENUM_VALUE, None, attrs={"type_name": name, "value": value})]
+            strings = [t.text[1:-1].replace("''", "'") for t in tokens[i:] if t.kind == "string"]
+            attrs = {
+                "type_name": name,
+                "value": strings[0] if strings else None,
+                "if_not_exists": has_sequence(rest, "IF", "NOT", "EXISTS"),
+                "before": strings[1] if "BEFORE" in rest and len(strings) > 1 else None,
+                "after": strings[1] if "AFTER" in rest and len(strings) > 1 else None,
+            }
+            return [Change(Op.ADD_ENUM_VALUE, None, attrs=attrs)]
         if rest[:2] == ["RENAME", "VALUE"]:
             strings = [t.text[1:-1] for t in tokens[i:] if t.kind == "string"]
             return [
@@ -290,6 +297,109 @@ def _alter(tokens: list[Token], ws: list[str], dialect: str) -> list[Change] | N
     return None
 
 
+def _parenthesized(tokens: list[Token], i: int) -> str:
+    """Text of the parenthesized group starting at ``tokens[i]`` (without the outer parentheses)."""
+    return " ".join(t.text for t in _inside_parens(tokens, i, all_tokens=True))
+
+
+def _inside_parens(tokens: list[Token], i: int, all_tokens: bool = False) -> list[Token]:
+    out: list[Token] = []
+    if i >= len(tokens) or tokens[i].text != "(":
+        return out
+    depth = 0
+    for t in tokens[i:]:
+        if t.text == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif t.text == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        if all_tokens or (depth == 1 and t.kind in ("word", "qident")):
+            out.append(t)
+    return out
+
+
+_COLUMN_CONSTRAINT_WORDS = {
+    "NOT",
+    "NULL",
+    "DEFAULT",
+    "PRIMARY",
+    "UNIQUE",
+    "REFERENCES",
+    "CHECK",
+    "CONSTRAINT",
+    "GENERATED",
+    "COLLATE",
+}
+
+
+def _add_column(table: str, action: list[Token], i: int) -> Change | None:
+    """``ADD [COLUMN] [IF NOT EXISTS] name type [constraints]`` read from tokens."""
+    aw = words(action)
+    i, if_not_exists = _skip_if_exists(aw, i)
+    if i >= len(action) or action[i].kind not in ("word", "qident"):
+        return None
+    column = action[i].ident
+    j = i + 1
+    type_tokens: list[str] = []
+    depth = 0
+    while j < len(action):
+        t = action[j]
+        if depth == 0 and t.kind == "word" and t.upper in _COLUMN_CONSTRAINT_WORDS:
+            break
+        depth += t.text == "("
+        depth -= t.text == ")"
+        type_tokens.append(t.text)
+        j += 1
+    if not type_tokens:
+        return None
+    rest = aw[j:]
+    type_text = "".join(x if x in "(),[]" else f" {x}" for x in type_tokens).strip().lower()
+    default = None
+    if "DEFAULT" in rest:
+        k = j + rest.index("DEFAULT") + 1
+        parts = []
+        depth = 0
+        while k < len(action):
+            t = action[k]
+            if depth == 0 and t.kind == "word" and t.upper in _COLUMN_CONSTRAINT_WORDS - {"NULL"}:
+                break
+            depth += t.text == "("
+            depth -= t.text == ")"
+            parts.append(t.text)
+            k += 1
+        default = " ".join(parts) or None
+        if default and default.upper() == "NULL":
+            default = None
+    from .volatility import sql_default_is_volatile
+
+    generated = None
+    if "GENERATED" in rest:
+        generated = "stored" if "STORED" in rest else ("identity" if "IDENTITY" in rest else "virtual")
+    base = type_text.split("(")[0].strip()
+    serial = base in _SERIAL_TYPES
+    ref = find_sequence(aw, "REFERENCES")
+    facts = {
+        "type": type_text,
+        "nullable": not (has_sequence(rest, "NOT", "NULL") or "PRIMARY" in rest or serial),
+        "default": default,
+        "volatile_default": bool(default) and sql_default_is_volatile(default),
+        "generated": generated,
+        "serial": serial,
+        "primary_key": "PRIMARY" in rest,
+        "unique": "UNIQUE" in rest,
+        "references": read_name(action, ref + 1)[0] if ref != -1 else None,
+        "auto_increment": "AUTO_INCREMENT" in rest,
+        "if_not_exists": if_not_exists,
+    }
+    return Change(Op.ADD_COLUMN, table, column, attrs=facts)
+
+
+_SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
+
+
 def _alter_table_action(table: str, action: list[Token]) -> Change | None:
     aw = words(action)
     head = aw[0]
@@ -313,6 +423,23 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
             )
         if rest and rest[0] == "EXCLUDE":
             return Change(Op.ADD_CONSTRAINT, table, attrs={"constraint": name, "kind": "exclude", "not_valid": False})
+        not_valid = has_sequence(aw, "NOT", "VALID")
+        if rest and rest[0] == "CHECK":
+            expression = _parenthesized(action, i + 1)
+            attrs = {"constraint": name, "kind": "check", "expression": expression, "not_valid": not_valid}
+            return Change(Op.ADD_CONSTRAINT, table, attrs={**attrs, "columns": []})
+        if rest[:2] == ["FOREIGN", "KEY"]:
+            ref = find_sequence(aw, "REFERENCES")
+            references, _ = read_name(action, ref + 1) if ref != -1 else (None, 0)
+            columns = [t.ident for t in _inside_parens(action, i + 2)]
+            attrs = {"constraint": name, "kind": "foreign_key", "references": references, "not_valid": not_valid}
+            return Change(Op.ADD_CONSTRAINT, table, attrs={**attrs, "columns": columns})
+        if rest[:2] == ["NOT", "NULL"] and name:  # PostgreSQL 18: ADD CONSTRAINT n NOT NULL col [NOT VALID]
+            column, _ = read_name(action, i + 2)
+            attrs = {"constraint": name, "kind": "not_null", "columns": [column], "not_valid": not_valid}
+            return Change(Op.ADD_CONSTRAINT, table, column, attrs=attrs)
+        if name is None:
+            return _add_column(table, action, 2 if len(aw) > 1 and aw[1] == "COLUMN" else 1)
         return None
     if head in ("ATTACH", "DETACH") and len(aw) > 2 and aw[1] == "PARTITION":
         part, _ = read_name(action, 2)
@@ -321,12 +448,21 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
         return Change(op, table, attrs=attrs)
     if head == "SET" and len(aw) > 1 and aw[1] in _TABLE_STORAGE:
         return Change(Op.ALTER_TABLE_STORAGE, table, attrs={"storage": " ".join(aw[1:3]).lower()})
+    if head == "FORCE" and len(aw) == 1:  # MySQL: rebuild the table
+        return Change(Op.ALTER_TABLE_STORAGE, table, attrs={"storage": "force"})
     if head in ("OWNER", "ENABLE", "DISABLE", "REPLICA", "INHERIT", "NO", "CLUSTER", "FORCE", "OF", "NOT"):
         return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": " ".join(aw[:2]).lower()})
     if head in ("SET", "RESET") and len(aw) > 1 and aw[1] in ("(", "WITH", "WITHOUT", "SCHEMA"):
         return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": " ".join(aw[:2]).lower()})
-    if head == "RENAME" and len(aw) > 1 and aw[1] == "CONSTRAINT":
-        return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": "rename constraint"})
+    if head == "RENAME" and len(aw) > 1 and aw[1] in ("CONSTRAINT", "INDEX", "KEY"):
+        return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": f"rename {aw[1].lower()}"})
+    if head == "RENAME" and len(aw) > 1 and aw[1] in ("TO", "AS"):  # MySQL ALTER TABLE t RENAME [TO|AS] u
+        new, _ = read_name(action, 2)
+        return Change(Op.RENAME_TABLE, table, attrs={"new_name": new})
+    if aw[:3] == ["DROP", "PRIMARY", "KEY"]:
+        return Change(Op.DROP_CONSTRAINT, table, attrs={"constraint": None, "kind": "primary_key"})
+    if head in ("ALGORITHM", "LOCK"):  # MySQL online-DDL clauses: read separately
+        return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": "options"})
     if head == "ALTER":
         # ALTER [COLUMN] c SET STATISTICS / STORAGE / COMPRESSION / (options)
         i = 2 if len(aw) > 1 and aw[1] == "COLUMN" else 1
@@ -362,7 +498,9 @@ def _create(tokens: list[Token], ws: list[str]) -> list[Change] | None:
     kind = ws[i]
     if kind == "DOMAIN":
         name, _ = read_name(tokens, i + 1)
-        return [Change(Op.CREATE_DOMAIN, None, attrs={"domain": name, "has_check": "CHECK" in ws})]
+        not_null = has_sequence(ws, "NOT", "NULL")
+        attrs = {"domain": name, "has_check": "CHECK" in ws or not_null, "not_null": not_null}
+        return [Change(Op.CREATE_DOMAIN, None, attrs=attrs)]
     if kind in ("UNIQUE", "INDEX", "FULLTEXT", "SPATIAL"):
         unique = kind == "UNIQUE"
         j = ws.index("INDEX", i) + 1 if "INDEX" in ws[i:] else i + 1
@@ -397,11 +535,10 @@ def _create(tokens: list[Token], ws: list[str]) -> list[Change] | None:
             name, _ = read_name(tokens, i + 1)
             return [Change(Op.CREATE_TYPE, None, attrs={"type_name": name, "enum": True})]
         table = None
-        if kind == "TRIGGER" and "ON" in ws:
+        if kind in ("TRIGGER", "RULE", "POLICY", "STATISTICS") and "ON" in ws:
             table, _ = read_name(tokens, ws.index("ON") + 1)
-        if kind in ("RULE", "POLICY", "STATISTICS") and "ON" in ws:
-            table, _ = read_name(tokens, ws.index("ON") + 1)
-        return [Change(Op.CREATE_OBJECT, table, attrs={"object": kind.lower()})]
+        name, _ = read_name(tokens, _skip_if_exists(ws, i + 1)[0])
+        return [Change(Op.CREATE_OBJECT, table, attrs={"object": kind.lower(), "name": name})]
     return None
 
 
@@ -428,7 +565,7 @@ def _drop(tokens: list[Token], ws: list[str]) -> list[Change] | None:
         }[kind]
         attrs = {"if_exists": if_exists, "cascade": cascade}
         if kind == "INDEX":
-            attrs.update({"index": name, "concurrently": concurrently})
+            attrs.update({"index": name, "concurrently": concurrently, **mysql_online_options(ws)})
             return [Change(op, table, attrs=attrs)]
         if kind in ("SCHEMA", "DATABASE"):
             attrs["schema"] = name
@@ -438,18 +575,25 @@ def _drop(tokens: list[Token], ws: list[str]) -> list[Change] | None:
         table = None
         if kind in ("TRIGGER", "RULE", "POLICY") and "ON" in ws:
             table, _ = read_name(tokens, ws.index("ON") + 1)
-        return [Change(Op.DROP_OBJECT, table, attrs={"object": kind.lower(), "cascade": cascade})]
+        name, _ = read_name(tokens, _skip_if_exists(ws, 2)[0])
+        if kind == "DOMAIN":
+            return [Change(Op.DROP_TYPE, None, attrs={"type_name": name, "domain": True, "cascade": cascade})]
+        return [Change(Op.DROP_OBJECT, table, attrs={"object": kind.lower(), "name": name, "cascade": cascade})]
     return None
 
 
 def mysql_online_options(ws: list[str]) -> dict[str, str]:
     """Read ``ALGORITHM=...`` and ``LOCK=...`` clauses (MySQL online DDL)."""
     out: dict[str, str] = {}
-    for key, attr in (("ALGORITHM", "algorithm"), ("LOCK", "lock_clause")):
+    for key, attr, allowed in (("ALGORITHM", "algorithm", _ALGORITHMS), ("LOCK", "lock_clause", _LOCK_CLAUSES)):
         for i, w in enumerate(ws):
             if w == key and i + 1 < len(ws):
                 j = i + 2 if ws[i + 1] == "=" else i + 1
-                if j < len(ws):
+                if j < len(ws) and ws[j].upper() in allowed:
                     out[attr] = ws[j].upper()
-                break
+                    break
     return out
+
+
+_ALGORITHMS = frozenset({"DEFAULT", "INSTANT", "INPLACE", "COPY"})
+_LOCK_CLAUSES = frozenset({"DEFAULT", "NONE", "SHARED", "EXCLUSIVE"})

@@ -18,7 +18,7 @@ from .fallback import mysql_online_options, read_name
 from .tokens import has_sequence, tokenize, words
 from .volatility import default_is_volatile
 
-_SERIAL = {"SERIAL", "BIGSERIAL", "SMALLSERIAL"}
+_SERIAL = {"SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"}
 
 
 def _ident(node: exp.Expression | None) -> str | None:
@@ -72,7 +72,7 @@ def column_facts(col: exp.ColumnDef, dialect: str, raw_words: list[str] | None =
         "references": None,
         "auto_increment": False,
     }
-    if isinstance(kind, exp.DataType) and kind.this.name in _SERIAL:
+    if isinstance(kind, exp.DataType) and (kind.this.name in _SERIAL or (type_text or "").upper() in _SERIAL):
         facts["serial"] = True
         facts["nullable"] = False
     for constraint in col.args.get("constraints") or []:
@@ -178,7 +178,9 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             )
         ]
     if kind == "SCHEMA":
-        return [Change(Op.CREATE_SCHEMA, None, attrs={"schema": table_name(tree.this), "if_not_exists": exists})]
+        target = tree.this
+        name = _ident(target.args.get("db")) if isinstance(target, exp.Table) and target.args.get("db") else None
+        return [Change(Op.CREATE_SCHEMA, None, attrs={"schema": name or table_name(target), "if_not_exists": exists})]
     if kind in ("SEQUENCE", "FUNCTION", "PROCEDURE", "TRIGGER", "TYPE", "MACRO", "STAGE"):
         if kind == "TYPE" and re.search(r"\bENUM\b", sql, re.IGNORECASE):
             return [Change(Op.CREATE_TYPE, None, attrs={"type_name": table_name(tree.this), "enum": True})]
@@ -187,7 +189,8 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             raw = words(tokenize(sql))
             if "ON" in raw:
                 table, _ = read_name(tokenize(sql), raw.index("ON") + 1)
-        return [Change(Op.CREATE_OBJECT, table, attrs={"object": kind.lower()})]
+        name = table_name(tree.this) or (tree.this.name.lower() if tree.this is not None and tree.this.name else None)
+        return [Change(Op.CREATE_OBJECT, table, attrs={"object": kind.lower(), "name": name})]
     return None
 
 
@@ -351,6 +354,8 @@ def _alter_action(
             return [Change(Op.SET_NOT_NULL, table, column)]
         if args.get("default") is not None:
             default = args["default"]
+            if isinstance(default, exp.Null):
+                return [Change(Op.DROP_DEFAULT, table, column, attrs={"set_null": True})]
             return [
                 Change(
                     Op.SET_DEFAULT,
@@ -412,14 +417,17 @@ def _alter_action(
         new_name = _ident(coldef.this)
         old_name = _ident(action.args.get("rename_from")) or new_name
         facts["redefine"] = True
-        out = []
+        # The redefinition applies to the column as it is named before the statement; the
+        # rename (CHANGE old new) follows, so the schema replays both in that order.
+        out = [Change(Op.ALTER_COLUMN_TYPE, table, old_name, attrs=facts)]
         if old_name != new_name:
             out.append(Change(Op.RENAME_COLUMN, table, old_name, attrs={"new_name": new_name, "via": "change"}))
-        out.append(Change(Op.ALTER_COLUMN_TYPE, table, new_name, attrs=facts))
         return out
     if isinstance(action, exp.AlterSet):
-        if action.args.get("tablespace") is not None or action.args.get("access_method") is not None:
+        if action.args.get("tablespace") is not None:
             return [Change(Op.ALTER_TABLE_STORAGE, table, attrs={"storage": "set tablespace"})]
+        if action.args.get("access_method") is not None:
+            return [Change(Op.ALTER_TABLE_STORAGE, table, attrs={"storage": "set access method"})]
         option = action.args.get("option")
         if option is not None and option.name.upper() in ("LOGGED", "UNLOGGED"):
             return [Change(Op.ALTER_TABLE_STORAGE, table, attrs={"storage": "set " + option.name.lower()})]
@@ -443,6 +451,9 @@ def _dml(op: str):
         attrs: dict[str, Any] = {}
         if op in (Op.UPDATE, Op.DELETE):
             attrs["where"] = tree.args.get("where") is not None
+        if op == Op.INSERT:
+            source = tree.args.get("expression")
+            attrs["from_select"] = isinstance(source, (exp.Select, exp.Union, exp.Subquery))
         return [Change(op, table_name(target) if isinstance(target, exp.Table) else None, attrs=attrs)]
 
     return handler

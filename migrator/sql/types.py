@@ -172,6 +172,12 @@ def _compare_postgres(old: SqlType, new: SqlType) -> TypeChange:
         if _length(old) is None:
             return TypeChange("narrowing", "scan", "bounded varchar from unbounded: existing values are checked")
         return TypeChange("narrowing", "rewrite", "shorter varchar: existing values may not fit")
+    if (
+        old.name == "char"
+        and new.name in ("text", "varchar", "citext")
+        and (new.name != "varchar" or _length(new) is None or _length(new) >= (_length(old) or 1))  # type: ignore[operator]
+    ):
+        return TypeChange("widening", "rewrite", "char(n) to a text type keeps every value but rewrites the table")
     if old.name == "text" and new.name == "varchar":
         if _length(new) is None:
             return TypeChange("same", "none", "text and unbounded varchar are binary coercible")
@@ -226,19 +232,27 @@ def _varchar_prefix_bytes(length: int | None) -> int:
     return 1 if length * 4 <= 255 else 2
 
 
+def _compare_members(old: SqlType, new: SqlType) -> TypeChange:
+    """MySQL ENUM/SET: appending at the end is INSTANT (while the storage size stays the same);
+    inserting or reordering keeps every value but copies the table; removing a member narrows."""
+    old_vals, new_vals = _enum_values(old.raw), _enum_values(new.raw)
+    if new_vals[: len(old_vals)] == old_vals:
+        limit = 255 if old.name == "enum" else 8
+        if (len(old_vals) <= limit) == (len(new_vals) <= limit):
+            return TypeChange("widening", "instant", "members appended at the end of the list")
+        return TypeChange("widening", "copy", "members appended, but the storage size grows")
+    if set(old_vals) <= set(new_vals):
+        return TypeChange("widening", "copy", "members inserted or reordered: every value is kept, the table is copied")
+    return TypeChange("narrowing", "copy", "members removed: existing rows may hold them")
+
+
 def _compare_mysql(old: SqlType, new: SqlType) -> TypeChange:
     if old.name == new.name and old.params == new.params and old.unsigned == new.unsigned:
         if old.name in ("enum", "set") and old.raw != new.raw:
-            old_vals, new_vals = _enum_values(old.raw), _enum_values(new.raw)
-            if new_vals[: len(old_vals)] == old_vals:
-                return TypeChange("widening", "instant", "members appended at the end of the list")
-            return TypeChange("narrowing", "copy", "members removed or reordered")
+            return _compare_members(old, new)
         return TypeChange("same", "inplace", "same type")
     if old.name in ("enum", "set") and new.name == old.name:
-        old_vals, new_vals = _enum_values(old.raw), _enum_values(new.raw)
-        if new_vals[: len(old_vals)] == old_vals:
-            return TypeChange("widening", "instant", "members appended at the end of the list")
-        return TypeChange("narrowing", "copy", "members removed or reordered")
+        return _compare_members(old, new)
     if old.name == "varchar" and new.name == "varchar":
         lo, ln = _length(old), _length(new)
         if lo is not None and ln is not None and ln >= lo:

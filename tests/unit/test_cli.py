@@ -41,11 +41,12 @@ def write(path: Path, text: str | bytes) -> Path:
 def project(tmp_path: Path) -> Path:
     write(
         tmp_path / "migrations" / "0001_base.sql",
-        "CREATE TABLE accounts (id bigint PRIMARY KEY, email text);\n",
+        "CREATE TABLE IF NOT EXISTS accounts (id bigint PRIMARY KEY, email text);\n",
     )
     write(
         tmp_path / "migrations" / "0002_index.sql",
-        "SET lock_timeout = '2s';\nCREATE INDEX accounts_email_idx ON accounts (email);\n",
+        "SET statement_timeout = '5min';\nSET lock_timeout = '2s';\n"
+        "CREATE INDEX IF NOT EXISTS accounts_email_idx ON accounts (email);\n",
     )
     return tmp_path
 
@@ -53,10 +54,10 @@ def project(tmp_path: Path) -> Path:
 def test_findings_exit_1_and_text_report(project: Path):
     res = run("lint", "migrations", cwd=project)
     assert res.exit_code == 1, res.output
-    assert "migrations/0002_index.sql:2:1: error [require-concurrent-index-creation]" in res.output
+    assert "migrations/0002_index.sql:3:1: error [require-concurrent-index-creation]" in res.output
     assert "fix: CREATE INDEX CONCURRENTLY" in res.output
     assert "\033[" not in res.output  # no colour when not a terminal
-    assert "2 files, 3 statements (expand 2, neutral 1): 1 error, 0 warnings" in res.output
+    assert "2 files, 4 statements (expand 2, neutral 2): 1 error, 0 warnings" in res.output
 
 
 def test_clean_run_exits_0(tmp_path: Path):
@@ -182,9 +183,9 @@ def test_json_contract(project: Path):
     assert st == {
         **st,
         "file": "migrations/0002_index.sql",
-        "line": 2,
+        "line": 3,
         "column": 1,
-        "end_line": 2,
+        "end_line": 3,
         "operation": "create_index",
         "table": "accounts",
         "phase": "expand",
@@ -209,10 +210,10 @@ def test_json_contract(project: Path):
         assert key in finding
     assert data["summary"] == {
         "files": 2,
-        "statements": 3,
+        "statements": 4,
         "errors": 1,
         "warnings": 0,
-        "by_phase": {"expand": 2, "migrate": 0, "contract": 0, "breaking": 0, "neutral": 1},
+        "by_phase": {"expand": 2, "migrate": 0, "contract": 0, "breaking": 0, "neutral": 2},
     }
 
 
@@ -236,7 +237,7 @@ def test_sarif_validates_against_the_official_schema(project: Path):
 def test_github_annotations(project: Path):
     res = run("lint", "migrations", "--format", "github", cwd=project)
     line = res.output.splitlines()[0]
-    assert line.startswith("::error file=migrations/0002_index.sql,line=2,col=1,endLine=2,endColumn=")
+    assert line.startswith("::error file=migrations/0002_index.sql,line=3,col=1,endLine=3,endColumn=")
     assert "::CREATE INDEX on existing table accounts" in line
     assert "%0AFix: CREATE INDEX CONCURRENTLY" in line
 
