@@ -1,5 +1,6 @@
 """prefer-robust-stmts: outside a transaction, a statement that fails when the migration is re-run."""
 
+from migrator.lint.fixes import guarded
 from migrator.lint.rule import Context, Example, Hit, Rule
 from migrator.sql.changes import Op
 
@@ -51,9 +52,8 @@ DROP VIEW / SCHEMA, ALTER TYPE ... ADD VALUE without IF NOT EXISTS, renames of s
 enum values, and ATTACH / DETACH PARTITION.
 """,
     fix="""
-Guard the statement (IF NOT EXISTS / IF EXISTS), or run the file in a transaction:
-  CREATE INDEX CONCURRENTLY IF NOT EXISTS ...;  ALTER TABLE ... ADD COLUMN IF NOT EXISTS ...;
-  ALTER TABLE ... DROP CONSTRAINT IF EXISTS c;  ALTER TABLE ... ADD CONSTRAINT c ...;
+{fixed_sql}
+(or run the file in a transaction, when nothing in it must run outside one)
 """,
     bad=[
         Example("CREATE INDEX CONCURRENTLY accounts_email_idx ON accounts (email);"),
@@ -134,7 +134,7 @@ def check(ctx: Context):
         if ch.get("if_not_exists") or ch.get("temporary"):
             return None
         what = _CREATE.get(op) or ("ADD COLUMN" if op == Op.ADD_COLUMN else "ALTER TYPE ... ADD VALUE")
-        return Hit(fields={"what": f"{what} without IF NOT EXISTS"})
+        return Hit(fields={"what": f"{what} without IF NOT EXISTS", "fixed_sql": guarded(ctx.statement.sql)})
     if op == Op.CREATE_INDEX:
         if ch.get("if_not_exists"):
             return None
@@ -143,16 +143,21 @@ def check(ctx: Context):
                 "CREATE INDEX without a name outside a transaction: a re-run builds a second, duplicate index",
                 fix="Name the index and add IF NOT EXISTS: CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ...;",
             )
-        return Hit(fields={"what": "CREATE INDEX without IF NOT EXISTS"})
+        return Hit(fields={"what": "CREATE INDEX without IF NOT EXISTS", "fixed_sql": guarded(ctx.statement.sql)})
     if op in _DROP:
         if ch.get("if_exists"):
             return None
-        return Hit(fields={"what": f"{_DROP[op]} without IF EXISTS"})
+        return Hit(fields={"what": f"{_DROP[op]} without IF EXISTS", "fixed_sql": guarded(ctx.statement.sql)})
     if op == Op.ADD_CONSTRAINT:
         if _dropped_before(ctx, ch.table, ch.get("constraint")):
             return None
+        name = ch.get("constraint") or "<name>"
+        guard = f"ALTER TABLE {ch.table} DROP CONSTRAINT IF EXISTS {name};\n"
         return Hit(
-            fields={"what": "ADD CONSTRAINT (which has no IF NOT EXISTS) not preceded by DROP CONSTRAINT IF EXISTS"}
+            fields={
+                "what": "ADD CONSTRAINT (which has no IF NOT EXISTS) not preceded by DROP CONSTRAINT IF EXISTS",
+                "fixed_sql": guard + " ".join(ctx.statement.sql.split()) + ";",
+            }
         )
     if op in _NO_GUARD:
         return Hit(fix=_NO_GUARD_FIX, fields={"what": _NO_GUARD[op]})

@@ -76,3 +76,39 @@ def not_valid(sql: str) -> str:
             action += " NOT VALID"
         actions.append(action)
     return f"{head} {', '.join(actions)};"
+
+
+_GUARDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^(\s*CREATE\s+(?:UNLOGGED\s+)?TABLE)(?!\s+IF\s+NOT\s+EXISTS\b)", re.IGNORECASE), r"\1 IF NOT EXISTS"),
+    (
+        re.compile(r"^(\s*CREATE\s+(?:UNIQUE\s+)?INDEX(?:\s+CONCURRENTLY)?)(?!\s+IF\s+NOT\s+EXISTS\b)", re.IGNORECASE),
+        r"\1 IF NOT EXISTS",
+    ),
+    (re.compile(r"^(\s*CREATE\s+SCHEMA)(?!\s+IF\s+NOT\s+EXISTS\b)", re.IGNORECASE), r"\1 IF NOT EXISTS"),
+    (
+        re.compile(
+            r"^(\s*DROP\s+(?:TABLE|(?:MATERIALIZED\s+)?VIEW|INDEX(?:\s+CONCURRENTLY)?|TYPE|SCHEMA))(?!\s+IF\s+EXISTS\b)",
+            re.IGNORECASE,
+        ),
+        r"\1 IF EXISTS",
+    ),
+    (re.compile(r"(\bADD\s+VALUE)(?!\s+IF\s+NOT\s+EXISTS\b)", re.IGNORECASE), r"\1 IF NOT EXISTS"),
+    (re.compile(r"(\bADD\s+COLUMN)(?!\s+IF\s+NOT\s+EXISTS\b)", re.IGNORECASE), r"\1 IF NOT EXISTS"),
+    (
+        re.compile(
+            r"(\bADD)(?!\s+(?:COLUMN|CONSTRAINT|CHECK|UNIQUE|PRIMARY|FOREIGN|EXCLUDE|VALUE)\b)(\s+)", re.IGNORECASE
+        ),
+        r"\1 COLUMN IF NOT EXISTS\2",
+    ),
+    (re.compile(r"(\bDROP\s+(?:COLUMN|CONSTRAINT))(?!\s+IF\s+EXISTS\b)", re.IGNORECASE), r"\1 IF EXISTS"),
+)
+
+
+def guarded(sql: str) -> str:
+    """The statement with IF [NOT] EXISTS added where PostgreSQL accepts it, so a re-run is a no-op."""
+    text = _one_line(sql)
+    for pattern, replacement in _GUARDS:
+        if pattern.search(text):
+            text = pattern.sub(replacement, text, count=1)
+            break
+    return text + ";"
