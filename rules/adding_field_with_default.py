@@ -32,6 +32,11 @@ batches outside the DDL transaction:
 For a stored generated column, add a plain column filled by a trigger and backfilled the same way.
 """,
     bad=[
+        Example(
+            "ALTER TABLE accounts ADD COLUMN plan_id bigint DEFAULT 1 REFERENCES plans (id);",
+            version="10",
+            note="before PostgreSQL 11 the default rewrites the table (and the foreign key is validated)",
+        ),
         Example("ALTER TABLE accounts ADD COLUMN ab_group double precision DEFAULT random();"),
         Example("ALTER TABLE accounts ADD COLUMN public_id uuid DEFAULT gen_random_uuid();"),
         Example(
@@ -80,5 +85,6 @@ _MESSAGES = {
 def check(ctx: Context):
     if ctx.lock is None or ctx.lock.effect != "rewrite":
         return None
-    message = _MESSAGES.get(ctx.lock.variant)
+    variant = "default" if ctx.lock.variant == "references_default" else ctx.lock.variant
+    message = _MESSAGES.get(variant)
     return Hit(message) if message else None

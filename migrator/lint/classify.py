@@ -111,8 +111,10 @@ def _variant(
         return "references" if any(r != change.table for r in referenced) else "plain"
     if op == Op.ADD_COLUMN:
         if dialect == "mysql":
-            if a.get("generated") == "stored" or a.get("auto_increment"):
-                return "stored_or_auto_increment"
+            if a.get("generated") == "stored":
+                return "stored_generated"
+            if a.get("auto_increment"):
+                return "auto_increment"
             default = a.get("default")
             if default and "(" in default:
                 return "expression_default"
@@ -145,7 +147,9 @@ def _variant(
         if dialect == "mysql" and a.get("redefine") and type_change.compat == "same":
             col = schema.table(change.table).column(change.column) if schema.table(change.table) else None
             unchanged = col is not None and col.nullable == a.get("nullable", True) and col.default == a.get("default")
-            return "instant" if unchanged else "inplace"
+            if unchanged:
+                return "instant"
+            return "rebuild" if col is not None and col.nullable != a.get("nullable", True) else "inplace"
         return type_change.rewrite
     if op == Op.SET_NOT_NULL:
         t = schema.table(change.table)
