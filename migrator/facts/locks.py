@@ -472,6 +472,15 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         concurrent_dml=False,
         note="INPLACE only with foreign_key_checks=0",
     ),
+    LockFact(
+        "add_constraint",
+        "not_enforced",
+        M,
+        None,
+        "none",
+        "https://dev.mysql.com/doc/refman/8.0/en/create-table-check-constraints.html",
+        note="NOT ENFORCED: declared only, existing rows are not read; the manual names no algorithm for it",
+    ),
     LockFact("add_constraint", "check", M, None, "rewrite", MY_ONLINE, algorithm="COPY", concurrent_dml=False),
     LockFact(
         "add_constraint",

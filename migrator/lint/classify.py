@@ -169,6 +169,8 @@ def _variant(
         if dialect == "mysql":
             if kind == "foreign_key" and session.get("foreign_key_checks") in ("0", "off", "false"):
                 return "foreign_key_unchecked"
+            if a.get("not_enforced"):
+                return "not_enforced"
             return kind
         if kind in ("foreign_key", "check", "not_null") and a.get("not_valid"):
             return f"{kind}_not_valid"
@@ -270,6 +272,8 @@ def _phase(
         kind = a.get("kind")
         if a.get("not_valid") and kind in ("foreign_key", "check", "not_null"):
             return EXPAND, "NOT VALID: existing rows are not checked"
+        if a.get("not_enforced"):
+            return EXPAND, "NOT ENFORCED: the constraint is declared but never checked"
         if a.get("using_index") and kind == "primary_key" and variant == "using_index":
             return EXPAND, "the unique index and NOT NULL columns already constrain blue's writes"
         if a.get("using_index") and kind == "unique":
@@ -351,15 +355,12 @@ def classify(
         if table is not None:
             change.table = table
     new_table = bool(table) and (schema.is_new(table, unit) or schema.views.get(table or "") == unit)
-    if new_table and change.op not in _NEW_OBJECT_FREE:
-        if change.op in (Op.SYNTAX_ERROR, Op.UNKNOWN):
-            pass
-        elif change.op in (Op.CREATE_TABLE, Op.CREATE_TABLE_AS):
+    if new_table and change.op not in _NEW_OBJECT_FREE and change.op not in (Op.SYNTAX_ERROR, Op.UNKNOWN):
+        if change.op in (Op.CREATE_TABLE, Op.CREATE_TABLE_AS):
             return Classified(EXPAND, "a new table is invisible to blue", lock, variant, False, type_change)
-        else:
-            phase = NEUTRAL if change.op in _NEUTRAL_OPS else EXPAND
-            reason = f"{table} is created in this release: blue never used it"
-            return Classified(phase, reason, lock, variant, True, type_change)
+        phase = NEUTRAL if change.op in _NEUTRAL_OPS else EXPAND
+        reason = f"{table} is created in this release: blue never used it"
+        return Classified(phase, reason, lock, variant, True, type_change)
     created = _created_here(change, schema, unit, table)
     if created is not None:
         # Blue never used the object, but the table it belongs to is in use: lock hazards remain.

@@ -427,6 +427,8 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
         if rest and rest[0] == "CHECK":
             expression = _parenthesized(action, i + 1)
             attrs = {"constraint": name, "kind": "check", "expression": expression, "not_valid": not_valid}
+            if has_sequence(aw, "NOT", "ENFORCED"):
+                attrs["not_enforced"] = True
             return Change(Op.ADD_CONSTRAINT, table, attrs={**attrs, "columns": []})
         if rest[:2] == ["FOREIGN", "KEY"]:
             ref = find_sequence(aw, "REFERENCES")

@@ -211,8 +211,6 @@ def _constraint_facts(node: exp.Expression, dialect: str) -> dict[str, Any]:
     elif isinstance(inner, exp.CheckColumnConstraint):
         facts["kind"] = "check"
         facts["expression"] = inner.this.sql(dialect=dialect) if inner.this is not None else ""
-        if inner.args.get("enforced") is False and dialect == "mysql":
-            pass
     elif isinstance(inner, (exp.PrimaryKey, exp.PrimaryKeyColumnConstraint)):
         facts["kind"] = "primary_key"
         facts["columns"] = [_ident(e) for e in inner.expressions]
@@ -406,6 +404,8 @@ def _alter_action(
                 )
                 continue
             facts["not_valid"] = not_valid and facts["kind"] in ("foreign_key", "check")
+            if facts["kind"] == "check" and has_sequence(raw, "NOT", "ENFORCED"):
+                facts["not_enforced"] = True  # MySQL CHECK ... NOT ENFORCED: declared, never checked
             facts["using_index"] = None
             out.append(Change(Op.ADD_CONSTRAINT, table, attrs=facts))
         return out

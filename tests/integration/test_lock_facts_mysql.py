@@ -210,6 +210,7 @@ NOT_EXERCISED: dict[tuple[str, str, str, str], str] = {
     "as alter_column_type (variant rebuild)",
     ("add_constraint", "foreign_key_unchecked", "0.0.0", "999.0.0"): "needs SET foreign_key_checks = 0 earlier in "
     "the session; the harness probes one statement at a time",
+    ("add_constraint", "not_enforced", "0.0.0", "999.0.0"): "MariaDB has no CHECK ... NOT ENFORCED",
     ("add_constraint", "*", "0.0.0", "999.0.0"): "no MySQL statement reaches it: ADD CONSTRAINT ... UNIQUE "
     "normalizes to create_index",
     ("drop_table", "*", "0.0.0", "999.0.0"): "metadata lock only: DROP TABLE takes no ALGORITHM clause to probe",
