@@ -80,9 +80,11 @@ def lint(
 ) -> None:
     """Lint migrations: phase of every statement, lock and rewrite hazards, blue-green breakage."""
     from .config import ConfigError, build_settings
-    from .lint.catalog import CatalogError
-    from .lint.engine import lint_paths
-    from .sources.sqlfiles import SourceError
+    from .lint.cache import Cache
+    from .lint.catalog import CatalogError, rule_ids
+    from .lint.runcache import lookup, run_key, store
+    from .report.text import use_color
+    from .sources.sqlfiles import SourceError, read_sources
 
     overrides = {
         "dialect": dialect,
@@ -95,39 +97,34 @@ def lint(
         "jobs": jobs,
         "cache": False if no_cache else None,
     }
+    out = sys.stdout
     try:
         settings = build_settings(config=config, overrides=overrides)
-        unknown = [r for r in settings.exclude + list(settings.severity) if r not in _rule_ids()]
+        known = rule_ids()
+        unknown = [r for r in settings.exclude + list(settings.severity) if r not in known]
         if unknown:
             raise ConfigError(f"unknown rule id: {', '.join(unknown)} (see 'bgmigrate rules')")
-        result = lint_paths(paths, settings)
+        sources = read_sources(paths)
+        color = use_color(out) if settings.format == "text" else False
+        cache = Cache.for_settings(settings)
+        key = run_key(sources, settings, f"{settings.format}|{color}|{explain}|{statements}|{settings.fail_on}")
+        hit = lookup(cache, key)
+        if hit is not None:
+            output, failed = hit
+        else:
+            from .lint.engine import lint_sources
+            from .report import render
+
+            result = lint_sources(sources, settings)
+            output = render(result, settings.format, color=color, explain=explain, statements=statements)
+            failed = result.failed()
+            store(cache, key, output, failed)
+        cache.close()
     except (ConfigError, SourceError, CatalogError) as err:
         raise _fail(str(err)) from None
-    out = sys.stdout
-    if settings.format == "json":
-        from .report import json_report
-
-        out.write(json_report.render(result))
-    elif settings.format == "sarif":
-        from .report import sarif
-
-        out.write(sarif.render(result))
-    elif settings.format == "github":
-        from .report import github
-
-        out.write(github.render(result))
-    else:
-        from .report import text
-
-        out.write(text.render(result, color=text.use_color(out), explain=explain, statements=statements))
+    out.write(output)
     out.flush()
-    raise typer.Exit(EXIT_FINDINGS if result.failed() else EXIT_OK)
-
-
-def _rule_ids() -> set[str]:
-    from .lint.catalog import load_rules
-
-    return {r.id for r in load_rules()}
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
 @app.command()

@@ -57,12 +57,18 @@ def load_rules() -> tuple[Rule, ...]:
 
 @lru_cache(maxsize=1)
 def catalog_fingerprint() -> str:
-    """Hash of every rule file: part of cache keys, so editing a rule invalidates results."""
+    """Identity of every rule file (name, size, mtime): part of cache keys, so editing a rule
+    invalidates cached results."""
     h = hashlib.sha256()
     for p in sorted(rules_dir().glob("*.py")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
+
+
+def rule_ids() -> set[str]:
+    """Ids of the catalog's rules, from the file names (one rule per file, named after it)."""
+    return {p.stem.replace("_", "-") for p in rules_dir().glob("*.py") if not p.name.startswith("_")}
 
 
 def rules_by_id() -> dict[str, Rule]:

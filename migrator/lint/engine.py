@@ -365,17 +365,18 @@ class FileLinter:
             classified=list(zip(st.changes, classified)),
         )
         for ch, c in zip(st.changes, classified):
-            ctx = _with_change(base, ch, c)
+            _focus(base, ch, c)
             for rule in self.rules.for_change(ch.op):
                 if rule.existing_tables_only and c.new_object:
                     continue
-                self._run(rule, ctx, st, phase, ch, c)
+                self._run(rule, base, st, phase, ch, c)
         if st.changes:
-            first_ctx = _with_change(base, st.changes[0], classified[0])
+            _focus(base, st.changes[0], classified[0])
+            all_new = all(c.new_object for c in classified)
             for rule in self.rules.statement:
-                if rule.existing_tables_only and all(c.new_object for c in classified):
+                if rule.existing_tables_only and all_new:
                     continue
-                self._run(rule, first_ctx, st, phase, st.changes[0], classified[0])
+                self._run(rule, base, st, phase, st.changes[0], classified[0])
         # record the statement
         locks = [c.lock for c in classified if not c.new_object]
         top = strongest(locks)
@@ -574,27 +575,14 @@ class _Span:
     column: int
 
 
-def _with_change(base: Context, change: Change, c: Classified) -> Context:
-    return Context(
-        dialect=base.dialect,
-        version=base.version,
-        unit=base.unit,
-        schema=base.schema,
-        statement=base.statement,
-        statements=base.statements,
-        change=change,
-        phase=c.phase,
-        statement_phase=base.statement_phase,
-        reason=c.reason,
-        lock=c.lock,
-        type_change=c.type_change,
-        new_object=c.new_object,
-        tx=base.tx,
-        lock_timeout=base.lock_timeout,
-        statement_timeout=base.statement_timeout,
-        settings=base.settings,
-        classified=base.classified,
-    )
+def _focus(ctx: Context, change: Change, c: Classified) -> None:
+    """Point the statement's context at one of its changes (one Context per statement, not per change)."""
+    ctx.change = change
+    ctx.phase = c.phase
+    ctx.reason = c.reason
+    ctx.lock = c.lock
+    ctx.type_change = c.type_change
+    ctx.new_object = c.new_object
 
 
 # ---- entry points --------------------------------------------------------------------------------
@@ -638,22 +626,27 @@ def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
     nor linted again: its results are read back, and its changes replayed into the schema
     only when a later file has to be linted.
     """
-    from .analysis import ResultCache, analyze_sources, chain_keys
+    from .analysis import chain_keys, iter_analysis
+    from .cache import Cache
 
     rules = RuleSet(settings)
-    store = ResultCache.for_settings(settings)
-    keys = chain_keys(sources, settings)
+    cache = Cache.for_settings(settings)
+    content_keys, keys = chain_keys(sources, settings)
     findings: list[Finding] = []
     results: list[StatementResult] = []
+    stored = cache.get_many("results", keys)
     cached: list[dict[str, Any]] = []
     for key in keys:
-        entry = store.get(key)
-        if entry is None:
+        entry = stored.get(key)
+        if not isinstance(entry, dict) or not isinstance(entry.get("statements"), list):
             break
         cached.append(entry)
-    for source, entry in zip(sources, cached):
-        results.extend(StatementResult.from_cache(source.display, s) for s in entry["statements"])
-        findings.extend(_finding_from_cache(rules, source.display, f) for f in entry["findings"])
+    try:
+        for source, entry in zip(sources, cached):
+            results.extend(StatementResult.from_cache(source.display, s) for s in entry["statements"])
+            findings.extend(_finding_from_cache(rules, source.display, f) for f in entry["findings"])
+    except (KeyError, TypeError, ValueError, IndexError):  # a damaged entry: lint everything again
+        cached, results, findings = [], [], []
     rest = sources[len(cached) :]
     if rest:
         schema = Schema()
@@ -661,8 +654,10 @@ def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
             for s in entry["statements"]:
                 for change in s["statement"]["changes"]:
                     schema.apply(Change.from_json(change), source.display)
-        analyzed = analyze_sources(rest, settings)
-        for offset, (source, statements) in enumerate(zip(rest, analyzed)):
+        analyzed = iter_analysis(rest, settings, content_keys[len(cached) :], cache)
+        new_entries: list[tuple[str, dict[str, Any]]] = []
+        for offset, statements in enumerate(analyzed):  # runs the generator to its end (it caches)
+            source = rest[offset]
             if isinstance(statements, str):  # unreadable content
                 file_findings = _encoding_finding(rules, source.display, statements)
                 file_results: list[StatementResult] = []
@@ -673,13 +668,13 @@ def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
                 file_results = linter.results
             findings.extend(file_findings)
             results.extend(file_results)
-            store.put(
-                keys[len(cached) + offset],
-                {
-                    "statements": [r.to_cache() for r in file_results],
-                    "findings": [_finding_to_cache(f) for f in file_findings],
-                },
-            )
+            entry = {
+                "statements": [r.to_cache() for r in file_results],
+                "findings": [_finding_to_cache(f) for f in file_findings],
+            }
+            new_entries.append((keys[len(cached) + offset], entry))
+        cache.put_many("results", new_entries)
+    cache.close()
     return LintResult([s.display for s in sources], results, findings, settings)
 
 

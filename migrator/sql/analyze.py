@@ -71,8 +71,11 @@ def _parse_changes(sql: str, dialect: str) -> tuple[list[Change] | None, str, st
     from .normalize import normalize
 
     error: str | None = None
+    tokens: list = []
     try:
-        trees = Dialect.get_or_raise(_SQLGLOT_DIALECT[dialect]).parse(sql)
+        d = Dialect.get_or_raise(_SQLGLOT_DIALECT[dialect])
+        tokens = d.tokenize(sql)
+        trees = d.parser().parse(tokens, sql)
     except (ParseError, TokenError) as err:
         trees = []
         error = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -82,7 +85,7 @@ def _parse_changes(sql: str, dialect: str) -> tuple[list[Change] | None, str, st
     trees = [t for t in trees if t is not None]
     if len(trees) == 1 and not isinstance(trees[0], exp.Command):
         try:
-            changes = normalize(trees[0], sql, dialect)
+            changes = normalize(trees[0], sql, dialect, tokens)
         except Exception:  # a tree shape the normalizer does not expect: fall back to tokens
             if os.environ.get("BGMIGRATE_DEBUG"):
                 raise

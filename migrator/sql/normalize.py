@@ -9,14 +9,47 @@ unclassified. Flags sqlglot drops (``NOT VALID`` on some forms, MySQL
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
 
 from .changes import Change, Op
 from .fallback import mysql_online_options, read_name
-from .tokens import has_sequence, tokenize, words
+from .tokens import Token, has_sequence, tokenize, words
 from .volatility import default_is_volatile
+
+_DIALECT_OBJECTS: dict[str, Any] = {}
+
+
+def _sql(node: exp.Expression, dialect: str) -> str:
+    """SQL text of ``node`` (no deep copy, one Dialect instance per dialect: this runs per column)."""
+    d = _DIALECT_OBJECTS.get(dialect)
+    if d is None:
+        from sqlglot.dialects.dialect import Dialect
+
+        d = _DIALECT_OBJECTS[dialect] = Dialect.get_or_raise(dialect)
+    return d.generate(node, copy=False)
+
+
+@lru_cache(maxsize=64)
+def _tokens(sql: str) -> list[Token]:
+    return tokenize(sql)
+
+
+_RAW_WORDS: dict[str, list[str]] = {}
+
+
+def raw_words(sql: str) -> list[str]:
+    """Upper-cased words of the statement, outside strings and comments.
+
+    Taken from sqlglot's own tokens of the statement when :func:`normalize` has them (no second
+    tokenization); otherwise from the token-level reader."""
+    found = _RAW_WORDS.get(sql)
+    if found is None:
+        found = words(_tokens(sql))
+    return found
+
 
 _SERIAL = {"SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"}
 
@@ -53,7 +86,7 @@ def table_name(node: exp.Expression | None) -> str | None:
 def _type_text(dtype: exp.Expression | None, dialect: str) -> str | None:
     if dtype is None:
         return None
-    return dtype.sql(dialect=dialect).lower()
+    return _sql(dtype, dialect).lower()
 
 
 def column_facts(col: exp.ColumnDef, dialect: str, raw_words: list[str] | None = None) -> dict[str, Any]:
@@ -80,7 +113,7 @@ def column_facts(col: exp.ColumnDef, dialect: str, raw_words: list[str] | None =
         if isinstance(c, exp.NotNullColumnConstraint):
             facts["nullable"] = bool(c.args.get("allow_null"))
         elif isinstance(c, exp.DefaultColumnConstraint):
-            default_sql = c.this.sql(dialect=dialect) if c.this is not None else None
+            default_sql = _sql(c.this, dialect) if c.this is not None else None
             if default_sql and default_sql.upper() != "NULL":
                 facts["default"] = default_sql
                 facts["volatile_default"] = default_is_volatile(c.this, dialect)
@@ -108,18 +141,30 @@ def column_facts(col: exp.ColumnDef, dialect: str, raw_words: list[str] | None =
             facts["auto_increment"] = True
             facts["nullable"] = False
         elif isinstance(c, exp.CheckColumnConstraint):
-            facts.setdefault("checks", []).append(c.this.sql(dialect=dialect) if c.this is not None else "")
+            facts.setdefault("checks", []).append(_sql(c.this, dialect) if c.this is not None else "")
     position = col.args.get("position")
     if position is not None:
-        facts["position"] = position.sql(dialect=dialect)
+        facts["position"] = _sql(position, dialect)
     return facts
 
 
-def normalize(tree: exp.Expression, sql: str, dialect: str) -> list[Change] | None:
+def normalize(tree: exp.Expression, sql: str, dialect: str, tokens: list[Any] | None = None) -> list[Change] | None:
+    """Changes of one parsed statement; ``tokens`` are sqlglot's tokens of ``sql`` when at hand."""
     handler = _HANDLERS.get(type(tree))
     if handler is None:
         return None
-    return handler(tree, sql, dialect)
+    if tokens:
+        _RAW_WORDS.clear()
+        _RAW_WORDS[sql] = [
+            word
+            for t in tokens
+            if "STRING" not in t.token_type.name and t.token_type.name != "IDENTIFIER"
+            for word in t.text.upper().split()  # multi-word tokens such as "FOREIGN KEY"
+        ] or [""]
+    try:
+        return handler(tree, sql, dialect)
+    finally:
+        _RAW_WORDS.clear()
 
 
 # --- CREATE ---------------------------------------------------------------------------------------
@@ -135,7 +180,7 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
         name = table_name(target)
         columns: dict[str, dict[str, Any]] = {}
         constraints: list[dict[str, Any]] = []
-        raw = words(tokenize(sql))
+        raw = raw_words(sql)
         if isinstance(target, exp.Schema):
             for item in target.expressions:
                 if isinstance(item, exp.ColumnDef):
@@ -157,7 +202,7 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
         cols: list[str] = []
         if params is not None:
             for col in params.args.get("columns") or []:
-                cols.append(col.sql(dialect=dialect))
+                cols.append(_sql(col, dialect))
         attrs = {
             "index": _ident(index.this) if index.this is not None else None,
             "unique": bool(tree.args.get("unique")),
@@ -165,7 +210,7 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             "if_not_exists": exists,
             "columns": cols,
         }
-        attrs.update(mysql_online_options(words(tokenize(sql))))
+        attrs.update(mysql_online_options(raw_words(sql)))
         return [Change(Op.CREATE_INDEX, table, attrs=attrs)]
     if kind == "VIEW":
         props = tree.args.get("properties")
@@ -186,9 +231,9 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             return [Change(Op.CREATE_TYPE, None, attrs={"type_name": table_name(tree.this), "enum": True})]
         table = None
         if kind == "TRIGGER":
-            raw = words(tokenize(sql))
+            raw = raw_words(sql)
             if "ON" in raw:
-                table, _ = read_name(tokenize(sql), raw.index("ON") + 1)
+                table, _ = read_name(_tokens(sql), raw.index("ON") + 1)
         name = table_name(tree.this) or (tree.this.name.lower() if tree.this is not None and tree.this.name else None)
         return [Change(Op.CREATE_OBJECT, table, attrs={"object": kind.lower(), "name": name})]
     return None
@@ -210,7 +255,7 @@ def _constraint_facts(node: exp.Expression, dialect: str) -> dict[str, Any]:
             facts["references"] = table_name(ref.this)
     elif isinstance(inner, exp.CheckColumnConstraint):
         facts["kind"] = "check"
-        facts["expression"] = inner.this.sql(dialect=dialect) if inner.this is not None else ""
+        facts["expression"] = _sql(inner.this, dialect) if inner.this is not None else ""
     elif isinstance(inner, (exp.PrimaryKey, exp.PrimaryKeyColumnConstraint)):
         facts["kind"] = "primary_key"
         facts["columns"] = [_ident(e) for e in inner.expressions]
@@ -227,7 +272,7 @@ def _constraint_facts(node: exp.Expression, dialect: str) -> dict[str, Any]:
         facts["columns"] = [_ident(e) for e in inner.expressions]
     elif isinstance(inner, exp.Check):
         facts["kind"] = "check"
-        facts["expression"] = inner.this.sql(dialect=dialect) if inner.this is not None else ""
+        facts["expression"] = _sql(inner.this, dialect) if inner.this is not None else ""
     return facts
 
 
@@ -281,7 +326,7 @@ def _alter(tree: exp.Alter, sql: str, dialect: str) -> list[Change] | None:
     kind = (tree.args.get("kind") or "").upper()
     table = table_name(tree.this)
     actions = tree.args.get("actions") or []
-    raw = words(tokenize(sql))
+    raw = raw_words(sql)
     online = mysql_online_options(raw) if dialect == "mysql" else {}
     if kind == "VIEW":
         if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
@@ -342,7 +387,7 @@ def _alter_action(
                     column,
                     attrs={
                         "type": _type_text(args["dtype"], dialect),
-                        "using": using.sql(dialect=dialect) if isinstance(using, exp.Expression) else None,
+                        "using": _sql(using, dialect) if isinstance(using, exp.Expression) else None,
                     },
                 )
             ]
@@ -360,7 +405,7 @@ def _alter_action(
                     table,
                     column,
                     attrs={
-                        "default": default.sql(dialect=dialect),
+                        "default": _sql(default, dialect),
                         "volatile_default": default_is_volatile(default, dialect),
                     },
                 )
@@ -467,12 +512,12 @@ def _set(tree: exp.Set, sql: str, dialect: str) -> list[Change]:
         setting = None
         value = None
         if isinstance(inner, exp.EQ):
-            setting = inner.this.sql(dialect=dialect).lower().replace("@@session.", "").replace("@@", "")
+            setting = _sql(inner.this, dialect).lower().replace("@@session.", "").replace("@@", "")
             setting = setting.removeprefix("session.").removeprefix("session ")
             rhs = inner.expression
-            value = rhs.name if isinstance(rhs, exp.Literal) else rhs.sql(dialect=dialect)
+            value = rhs.name if isinstance(rhs, exp.Literal) else _sql(rhs, dialect)
         elif inner is not None:
-            setting = inner.sql(dialect=dialect).lower()
+            setting = _sql(inner, dialect).lower()
         out.append(Change(Op.SET, attrs={"setting": setting, "value": value, "local": local}))
     return out or [Change(Op.SET, attrs={"setting": None})]
 

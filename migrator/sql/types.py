@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _ALIASES = {
     "integer": "int",
@@ -91,6 +92,7 @@ class SqlType:
         return _FAMILY.get(self.name)
 
 
+@lru_cache(maxsize=4096)
 def parse_type(text: str | None) -> SqlType | None:
     if not text:
         return None

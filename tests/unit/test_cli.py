@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -252,14 +253,27 @@ def test_cache_warm_run_matches_cold_run_and_survives_corruption(project: Path, 
     cache = tmp_path / "cache"
     monkeypatch.setenv("BGMIGRATE_CACHE_DIR", str(cache))
     cold = run("lint", "migrations", "--format", "json", cwd=project).output
-    entries = list(cache.rglob("*.json"))
-    assert len(list((cache / "analysis").rglob("*.json"))) == 2
-    assert len(list((cache / "results").rglob("*.json"))) == 2
+    db = sqlite3.connect(cache / "cache.sqlite3")
+    counts = dict(db.execute("SELECT kind, count(*) FROM entries GROUP BY kind").fetchall())
+    assert counts == {"analysis": 2, "results": 2, "runs": 1}
+    db.execute("UPDATE entries SET value = '{not json'")  # damaged entries are misses
+    db.commit()
+    db.close()
+    assert run("lint", "migrations", "--format", "json", cwd=project).output == cold
     warm = run("lint", "migrations", "--format", "json", cwd=project).output
     assert warm == cold
-    for entry in entries:
-        entry.write_text("{not json")
+    (cache / "cache.sqlite3").write_bytes(b"this is not a database" * 100)  # a corrupted file is set aside
     assert run("lint", "migrations", "--format", "json", cwd=project).output == cold
+    assert run("lint", "migrations", "--format", "json", cwd=project).output == cold
+    assert (cache / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_unwritable_cache_is_not_an_error(project: Path, tmp_path: Path, monkeypatch):
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("BGMIGRATE_CACHE_DIR", str(blocker / "cache"))
+    res = run("lint", "migrations", cwd=project)
+    assert res.exit_code == 1 and "require-concurrent-index-creation" in res.output
 
 
 def test_rules_command_lists_and_shows(project: Path):
