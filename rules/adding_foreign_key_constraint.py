@@ -11,7 +11,7 @@ RULE = Rule(
     category="lock",
     dialects=("postgres",),
     ops=(Op.ADD_CONSTRAINT, Op.ADD_COLUMN),
-    squawk=("adding-foreign-key-constraint",),
+    squawk=("adding-foreign-key-constraint", "constraint-missing-not-valid"),
     message=(
         "foreign key on existing table {table} is checked against {references} while both tables are locked "
         "(SHARE ROW EXCLUSIVE): writes to both wait for a full scan of {table}"

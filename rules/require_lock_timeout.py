@@ -11,9 +11,7 @@ RULE = Rule(
     dialects=("postgres", "mysql"),
     scope="statement",
     squawk=("require-timeout-settings", "require-lock-timeout"),
-    message=(
-        "{lock} on existing table {table} with no lock_timeout: while it waits, every query on {table} queues behind it"
-    ),
+    message="{lock} on {what} with no lock_timeout: while it waits, {blocked} on it queue behind it",
     why="""
 Lock requests queue in order. A statement that needs ACCESS EXCLUSIVE (most ALTER TABLE forms,
 even the instant ones) and finds a long-running query on the table waits for it; while it waits,
@@ -29,6 +27,7 @@ run with --lock-timeout-from-runner (or lock_timeout_from_runner = true in [tool
 """,
     bad=[
         Example("ALTER TABLE accounts ADD COLUMN note text;"),
+        Example("DROP INDEX accounts_email_idx;", note="the index's table is not in view, but it is in use"),
         Example(
             "CREATE TABLE referrals (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));",
             note="the foreign key takes SHARE ROW EXCLUSIVE on accounts, which is in use",
@@ -70,12 +69,20 @@ def check(ctx: Context):
             continue
         target = change.table
         if change.op == Op.CREATE_TABLE:
-            if c.lock.lock is None or ctx.dialect == "mysql":
+            if c.lock.lock is None:
                 continue
             target = next((r for r in _referenced(change) if not ctx.schema.is_new(r, ctx.unit)), None)
+        elif target is None and change.get("index"):
+            what = f"the table of index {change.get('index')}"  # DROP INDEX / REINDEX with no history
+            return _hit(c.lock.lock, what, target_table="?") if c.lock.lock in _BLOCKING else None
         if c.lock.lock in _BLOCKING and target:
-            return Hit(fields={"lock": c.lock.lock, "table": target})
+            return _hit(c.lock.lock, f"existing table {target}", target_table=target)
     return None
+
+
+def _hit(lock: str, what: str, target_table: str) -> Hit:
+    blocked = "all queries" if lock == "ACCESS EXCLUSIVE" else "all writes"
+    return Hit(fields={"lock": lock, "what": what, "blocked": blocked, "table": target_table})
 
 
 def _referenced(change):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from functools import lru_cache
@@ -83,8 +84,15 @@ def _worker_init() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def _worker(args: tuple[bytes, str]) -> list[Statement] | str:
-    return analyze_one(*args)
+def _worker(args: tuple[bytes, str, bool]) -> tuple[list[Statement] | str, str | None]:
+    """Analyze one file; also encode its cache entry here, in parallel, when the cache is on."""
+    data, dialect, encode = args
+    value = analyze_one(data, dialect)
+    return value, _encode(value) if encode else None
+
+
+def _encode(value: list[Statement] | str) -> str:
+    return json.dumps(_to_cache(value), separators=(",", ":"))
 
 
 def _jobs(settings: Settings, misses: int) -> int:
@@ -120,18 +128,19 @@ def iter_analysis(
     cached: list[list[Statement] | str | None] = [_from_cache(stored[k]) if k in stored else None for k in keys]
     todo = [i for i, r in enumerate(cached) if r is None]
     jobs = _jobs(settings, len(todo))
-    work = [(sources[i].data, settings.dialect) for i in todo]
-    computed: list[tuple[str, Any]] = []
+    work = [(sources[i].data, settings.dialect, cache.enabled) for i in todo]
+    computed: list[tuple[str, str]] = []
     with _Analyzer(jobs) as analyzer:
         fresh = analyzer.run(work)
         for i, hit in enumerate(cached):
             if hit is not None:
                 yield hit
                 continue
-            value = next(fresh)
-            computed.append((keys[i], _to_cache(value)))
+            value, encoded = next(fresh)
+            if encoded is not None:
+                computed.append((keys[i], encoded))
             yield value
-    cache.put_many("analysis", computed)
+    cache.put_many_encoded("analysis", computed)
 
 
 class _Analyzer:
@@ -160,9 +169,9 @@ class _Analyzer:
                 self.pool = None
         return self
 
-    def run(self, work: list[tuple[bytes, str]]) -> Iterator[list[Statement] | str]:
+    def run(self, work: list[tuple[bytes, str, bool]]) -> Iterator[tuple[list[Statement] | str, str | None]]:
         if self.pool is None:
-            return (analyze_one(d, dia) for d, dia in work)
+            return (_worker(item) for item in work)
         chunk = max(1, min(16, len(work) // (self.jobs * 8)))
         return self.pool.imap(_worker, work, chunksize=chunk)
 

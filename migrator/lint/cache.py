@@ -107,7 +107,13 @@ class Cache:
     def put_many(self, kind: str, items: Iterable[tuple[str, Any]]) -> None:
         if not self.enabled:
             return
-        rows = [(kind, key, json.dumps(value, separators=(",", ":"))) for key, value in items]
+        self.put_many_encoded(kind, ((key, json.dumps(value, separators=(",", ":"))) for key, value in items))
+
+    def put_many_encoded(self, kind: str, items: Iterable[tuple[str, str]]) -> None:
+        """Like :meth:`put_many` for values already encoded as JSON text (by worker processes)."""
+        if not self.enabled:
+            return
+        rows = [(kind, key, text) for key, text in items]
         if not rows:
             return
         db = self._connect(create=True)
