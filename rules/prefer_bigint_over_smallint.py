@@ -33,19 +33,10 @@ at all once alignment padding is counted) rarely pays for that.
 )
 
 
-def _columns(ch):
-    """(column, type text) defined by the change; temporary tables are throwaway."""
-    if ch.op == Op.CREATE_TABLE:
-        if ch.get("temporary"):
-            return []
-        return [(name, facts.get("type")) for name, facts in (ch.get("columns") or {}).items()]
-    return [(ch.column, ch.get("type"))]
-
-
 @RULE.check
 def check(ctx: Context):
     hits = []
-    for column, type_text in _columns(ctx.change):
+    for column, type_text in ctx.defined_columns():
         t = parse_type(type_text)
         if t is not None and t.name == "smallint" and not t.array:
             hits.append(Hit(fields={"col": column, "tbl": ctx.change.table, "type_text": type_text}))

@@ -158,6 +158,18 @@ class Context:
             self.unit,
         )
 
+    def defined_columns(self) -> list[tuple[str | None, str | None]]:
+        """(column, type text) the change defines: CREATE TABLE columns, ADD COLUMN, a new column type.
+        Temporary tables are throwaway and define nothing."""
+        ch = self.change
+        if ch is None:
+            return []
+        if ch.op == "create_table":
+            if ch.get("temporary"):
+                return []
+            return [(name, facts.get("type")) for name, facts in (ch.get("columns") or {}).items()]
+        return [(ch.column, ch.get("type"))]
+
     @property
     def in_transaction(self) -> bool:
         return bool(self.tx and self.tx.active)
