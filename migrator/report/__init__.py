@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..lint.engine import LintResult
+from ..lint.results import LintResult
 
 
 def render(result: LintResult, fmt: str, color: bool = False, explain: bool = False, statements: bool = False) -> str:

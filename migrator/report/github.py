@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..lint.engine import LintResult
+from ..lint.results import LintResult
 
 
 def _escape_data(value: str) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .. import __version__
-from ..lint.engine import LintResult
+from ..lint.results import LintResult
 
 JSON_VERSION = 1
 

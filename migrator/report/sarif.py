@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..lint.catalog import load_rules
-from ..lint.engine import LintResult
+from ..lint.results import LintResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
-from ..lint.engine import LintResult
+from ..lint.results import LintResult
 
 _COLORS = {
     "error": "\033[1;31m",
