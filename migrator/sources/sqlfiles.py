@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from .model import SourceError, SourceFile
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -18,17 +19,6 @@ _DIGITS = re.compile(r"(\d+)")
 def _natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order: digit runs compare as numbers (V2 < V10, 0002 < 0010)."""
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
-
-
-class SourceError(Exception):
-    """A path that cannot be linted at all: reported as one line, exit code 2."""
-
-
-@dataclass(slots=True)
-class SourceFile:
-    path: Path
-    display: str  # path as shown in reports (relative to the working directory when possible)
-    data: bytes
 
 
 def _display(path: Path, cwd: str) -> str:
