@@ -75,6 +75,24 @@ def lint(
     statements: Annotated[
         bool, typer.Option("--statements", help="Text format: also list every statement's phase and lock.")
     ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Last migration before the release under review (revision id or file): earlier ones are "
+            "history, replayed but not reported. Default: each migration is its own release.",
+        ),
+    ] = None,
+    schema_from: Annotated[
+        str | None,
+        typer.Option(
+            "--schema-from",
+            help="DSN of a live PostgreSQL/MySQL whose schema stands in for history that is not in view.",
+        ),
+    ] = None,
+    use_env: Annotated[
+        bool, typer.Option("--use-env", help="Alembic: render revisions through the project's env.py.")
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write .bgmigrate_cache/.")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: automatic).")] = None,
 ) -> None:
@@ -84,7 +102,7 @@ def lint(
     from .lint.catalog import CatalogError, rule_ids
     from .lint.runcache import lookup, run_key, store
     from .report.text import use_color
-    from .sources.sqlfiles import SourceError, read_sources
+    from .sources import SourceError, load_sources
 
     overrides = {
         "dialect": dialect,
@@ -96,6 +114,9 @@ def lint(
         "lock_timeout_from_runner": lock_timeout_from_runner,
         "jobs": jobs,
         "cache": False if no_cache else None,
+        "since": since,
+        "schema_from": schema_from,
+        "use_env": True if use_env else None,
     }
     out = sys.stdout
     try:
@@ -104,27 +125,48 @@ def lint(
         unknown = [r for r in settings.exclude + list(settings.severity) if r not in known]
         if unknown:
             raise ConfigError(f"unknown rule id: {', '.join(unknown)} (see 'bgmigrate rules')")
-        sources = read_sources(paths)
-        color = use_color(out) if settings.format == "text" else False
         cache = Cache.for_settings(settings)
-        key = run_key(sources, settings, f"{settings.format}|{color}|{explain}|{statements}|{settings.fail_on}")
-        hit = lookup(cache, key)
+        sources = load_sources(paths, settings, cache=cache)
+        color = use_color(out) if settings.format == "text" else False
+        # A live schema can change while the files do not: no whole-run memo then.
+        key = (
+            None
+            if settings.schema_from
+            else run_key(sources, settings, f"{settings.format}|{color}|{explain}|{statements}|{settings.fail_on}")
+        )
+        hit = lookup(cache, key) if key else None
         if hit is not None:
             output, failed = hit
         else:
             from .lint.engine import lint_sources
             from .report import render
 
-            result = lint_sources(sources, settings)
+            base = _live_schema(settings.schema_from) if settings.schema_from else None
+            result = lint_sources(sources, settings, base_schema=base)
             output = render(result, settings.format, color=color, explain=explain, statements=statements)
             failed = result.failed()
-            store(cache, key, output, failed)
+            if key:
+                store(cache, key, output, failed)
         cache.close()
     except (ConfigError, SourceError, CatalogError) as err:
         raise _fail(str(err)) from None
     out.write(output)
     out.flush()
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def _live_schema(dsn: str):
+    """The schema of a live database; any failure is a usage error with the password masked."""
+    from .config import ConfigError
+
+    try:
+        from .schema.live import LiveSchemaError, load_live_schema
+    except ImportError as err:  # pragma: no cover - the module ships with bgmigrate
+        raise ConfigError(f"--schema-from is not available: {err}") from None
+    try:
+        return load_live_schema(dsn)
+    except LiveSchemaError as err:
+        raise ConfigError(str(err)) from None
 
 
 @app.command()

@@ -36,6 +36,9 @@ class Settings:
     cache: bool = True
     cache_dir: str | None = None
     jobs: int = 0  # 0: automatic
+    since: str | None = None  # last migration before the release under review
+    schema_from: str | None = None  # DSN of a live database whose schema replaces replayed history
+    use_env: bool = False  # Alembic: render revisions through the project's env.py
     config_path: str | None = None
 
     @property
@@ -63,6 +66,8 @@ class Settings:
                 ",".join(f"{k}={v}" for k, v in sorted(self.severity.items())),
                 str(self.assume_in_transaction),
                 str(self.lock_timeout_from_runner),
+                self.since or "",
+                str(self.use_env),
             ]
         )
 
@@ -114,7 +119,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"{source}: '{name}' must be {expected}, got {value!r}")
 
-    if name in ("assume_in_transaction", "lock_timeout_from_runner", "cache"):
+    if name in ("assume_in_transaction", "lock_timeout_from_runner", "cache", "use_env"):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value

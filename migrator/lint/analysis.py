@@ -47,13 +47,13 @@ def content_key(data: bytes, dialect: str) -> str:
     return h.hexdigest()
 
 
-def chain_keys(sources: list[SourceFile], settings: Settings) -> tuple[list[str], list[str]]:
+def chain_keys(sources: list[SourceFile], settings: Settings, seed_extra: str = "") -> tuple[list[str], list[str]]:
     """Content keys, and chained keys: key of file i = hash(key of file i-1, file i's name and
     content). A file's lint result depends on every file before it (the schema they built), so
     any change earlier in the history invalidates it."""
     from .catalog import catalog_fingerprint
 
-    seed = f"{analyzer_fingerprint()}|{catalog_fingerprint()}|{settings.fingerprint()}"
+    seed = f"{analyzer_fingerprint()}|{catalog_fingerprint()}|{settings.fingerprint()}|{seed_extra}"
     previous = hashlib.sha256(seed.encode()).hexdigest()
     contents: list[str] = []
     chained: list[str] = []
@@ -63,6 +63,7 @@ def chain_keys(sources: list[SourceFile], settings: Settings) -> tuple[list[str]
         h.update(source.display.encode())
         h.update(b"\0")
         h.update(content.encode())
+        h.update(source.identity().encode())
         previous = h.hexdigest()
         contents.append(content)
         chained.append(previous)

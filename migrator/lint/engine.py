@@ -10,6 +10,7 @@ Usable without the CLI::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 from ..config import Settings
 from ..facts.locks import LockFact
 from ..schema.model import Schema
-from ..sources.sqlfiles import SourceFile, read_sources
+from ..sources.model import SourceError, SourceFile
+from ..sources.sqlfiles import read_sources
 from ..sql.changes import Change, Op
 from ..sql.statement import Statement
 from . import suppress
@@ -122,13 +124,23 @@ class RuleSet:
 class FileLinter:
     """Lints one file's statements against a shared schema (the history so far)."""
 
-    def __init__(self, display: str, statements: list[Statement], schema: Schema, settings: Settings, rules: RuleSet):
+    def __init__(
+        self,
+        display: str,
+        statements: list[Statement],
+        schema: Schema,
+        settings: Settings,
+        rules: RuleSet,
+        unit: str | None = None,
+        source: SourceFile | None = None,
+    ):
         self.display = display
+        self.source = source
         self.statements = statements
         self.schema = schema
         self.settings = settings
         self.rules = rules
-        self.unit = display
+        self.unit = unit or display  # the release this file belongs to: objects created in it are new
         self.findings: list[Finding] = []
         self.results: list[StatementResult] = []
         self.suppressions = suppress.collect(statements)
@@ -246,6 +258,7 @@ class FileLinter:
             statement_timeout=self.statement_timeout or self.tx.local_statement_timeout,
             settings=settings,
             classified=list(zip(st.changes, classified)),
+            source=self.source,
         )
         for ch, c in zip(st.changes, classified):
             _focus(base, ch, c)
@@ -387,6 +400,7 @@ class FileLinter:
             change=None,
             tx=self.tx,
             settings=self.settings,
+            source=self.source,
         )
         phases = {r.statement.index: r.phase for r in self.results}
         for rule in self.rules.file:
@@ -501,43 +515,140 @@ def _finding_from_cache(rules: RuleSet, file: str, row: list[Any]) -> Finding:
     )
 
 
-def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
-    """Lint files in order as one history.
+def release_start(sources: list[SourceFile], since: str | None) -> int:
+    """Index of the first migration of the release under review.
 
-    Each file's result is cached under a key chained over every earlier file (and the
-    settings, rules and analyzer), so an unchanged prefix of the history is neither parsed
-    nor linted again: its results are read back, and its changes replayed into the schema
-    only when a later file has to be linted.
+    ``since`` names the last migration *before* the release: an Alembic revision id (or a unique
+    prefix of one), a file path as reports show it, or a file name. Without it every migration is
+    its own release (index 0, and each file is its own unit).
     """
+    if not since:
+        return 0
+    wanted = since.strip()
+    exact = [
+        i
+        for i, s in enumerate(sources)
+        if wanted in (s.revision, s.display, s.path.name, str(s.path)) or s.display.endswith("/" + wanted)
+    ]
+    if not exact and len(wanted) >= 4:
+        exact = [i for i, s in enumerate(sources) if s.revision and s.revision.startswith(wanted)]
+    if not exact:
+        raise SourceError(f"--since {since}: no migration has that revision id, path or file name")
+    if len(exact) > 1:
+        names = ", ".join(sources[i].label for i in exact[:3])
+        raise SourceError(f"--since {since} is ambiguous: it matches {names}")
+    return exact[0] + 1
+
+
+def _remap(source: SourceFile, findings: list[Finding], results: list[StatementResult]) -> None:
+    """Point findings and statements of a rendered revision at the op calls that produced them."""
+    if not source.origins:
+        return
+    for f in findings:
+        f.line, f.end_line = source.origin_line(f.line), source.origin_line(f.end_line)
+        f.column = f.end_column = 1
+    for r in results:
+        st = r.statement
+        st.line, st.end_line = source.origin_line(st.line), source.origin_line(st.end_line)
+        st.column = st.end_column = 1
+
+
+def _note_findings(rules: RuleSet, source: SourceFile) -> list[Finding]:
+    rule = rules.all.get("migration-not-rendered")
+    if rule is None or rule.id not in rules.enabled_ids:
+        return []
+    severity = rules.severity[rule.id]
+    return [
+        Finding(rule.id, severity, "breaking", source.display, 1, 1, 1, 1, note, rule.why.strip(), rule.fix.strip())
+        for note in source.notes
+    ]
+
+
+def _history_schema(
+    history: list[SourceFile],
+    settings: Settings,
+    keys: list[str],
+    content_keys: list[str],
+    cache: Any,
+    base: Schema | None,
+) -> Schema:
+    """The schema the history before the release built, from a cached snapshot when unchanged."""
+    from ..schema import snapshot
+    from .analysis import iter_analysis
+
+    if not history:
+        return snapshot.copy(base) if base is not None else Schema()
+    key = keys[len(history) - 1]
+    stored = cache.get_many("schema", [key]).get(key)
+    if stored is not None:
+        try:
+            return snapshot.load(stored)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a damaged snapshot: replay
+    schema = snapshot.copy(base) if base is not None else Schema()
+    analyzed = iter_analysis(history, settings, content_keys[: len(history)], cache)
+    for i, statements in enumerate(analyzed):  # to the generator's end: it caches what it analyzed
+        source = history[i]
+        if isinstance(statements, str):
+            continue
+        for st in statements:
+            for change in st.changes:
+                schema.apply(change, source.display)
+    cache.put_many("schema", [(key, snapshot.dump(schema))])
+    return schema
+
+
+def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Schema | None = None) -> LintResult:
+    """Lint migrations in order as one history, reporting the release under review.
+
+    With ``settings.since`` the migrations up to it are history: replayed into the schema (from a
+    cached snapshot when unchanged), never reported; everything after it is one release, so an
+    object created anywhere in it is new to blue. Without it each migration is its own release.
+    ``base_schema`` (a live database's schema) is the starting point instead of an empty one.
+
+    Each release file's result is cached under a key chained over every earlier file (and the
+    settings, rules, analyzer and base schema), so an unchanged prefix is neither parsed nor linted
+    again: its results are read back, and its changes replayed into the schema only when a later
+    file has to be linted.
+    """
+    from ..schema import snapshot
     from .analysis import chain_keys, iter_analysis
     from .cache import Cache
 
     rules = RuleSet(settings)
     cache = Cache.for_settings(settings)
-    content_keys, keys = chain_keys(sources, settings)
+    seed = "" if base_schema is None else json.dumps(snapshot.dump(base_schema), sort_keys=True)
+    content_keys, keys = chain_keys(sources, settings, seed)
+    boundary = release_start(sources, settings.since)
+    schema = _history_schema(sources[:boundary], settings, keys, content_keys, cache, base_schema)
+    release = sources[boundary:]
+    release_keys = keys[boundary:]
+
+    def unit_of(source: SourceFile) -> str:
+        return "release" if settings.since else source.display
+
     findings: list[Finding] = []
     results: list[StatementResult] = []
-    stored = cache.get_many("results", keys)
+    stored = cache.get_many("results", release_keys)
     cached: list[dict[str, Any]] = []
-    for key in keys:
+    for key in release_keys:
         entry = stored.get(key)
         if not isinstance(entry, dict) or not isinstance(entry.get("statements"), list):
             break
         cached.append(entry)
     try:
-        for source, entry in zip(sources, cached):
+        for source, entry in zip(release, cached):
             results.extend(StatementResult.from_cache(source.display, s) for s in entry["statements"])
             findings.extend(_finding_from_cache(rules, source.display, f) for f in entry["findings"])
-    except (KeyError, TypeError, ValueError, IndexError):  # a damaged entry: lint everything again
-        cached, results, findings = [], [], []
-    rest = sources[len(cached) :]
-    if rest:
-        schema = Schema()
-        for source, entry in zip(sources, cached):
             for s in entry["statements"]:
                 for change in s["statement"]["changes"]:
-                    schema.apply(Change.from_json(change), source.display)
-        analyzed = iter_analysis(rest, settings, content_keys[len(cached) :], cache)
+                    schema.apply(Change.from_json(change), unit_of(source))
+    except (KeyError, TypeError, ValueError, IndexError):  # a damaged entry: lint the release again
+        cached, results, findings = [], [], []
+        schema = _history_schema(sources[:boundary], settings, keys, content_keys, cache, base_schema)
+    rest = release[len(cached) :]
+    if rest:
+        analyzed = iter_analysis(rest, settings, content_keys[boundary + len(cached) :], cache)
         new_entries: list[tuple[str, dict[str, Any]]] = []
         for offset, statements in enumerate(analyzed):  # runs the generator to its end (it caches)
             source = rest[offset]
@@ -545,20 +656,24 @@ def lint_sources(sources: list[SourceFile], settings: Settings) -> LintResult:
                 file_findings = _encoding_finding(rules, source.display, statements)
                 file_results: list[StatementResult] = []
             else:
-                linter = FileLinter(source.display, statements, schema, settings, rules)
+                linter = FileLinter(source.display, statements, schema, settings, rules, unit_of(source), source)
                 linter.run()
-                file_findings = sorted(linter.findings, key=lambda f: (f.line, f.column, f.rule))
+                file_findings = linter.findings
                 file_results = linter.results
+                _remap(source, file_findings, file_results)
+            file_findings = sorted(
+                file_findings + _note_findings(rules, source), key=lambda f: (f.line, f.column, f.rule)
+            )
             findings.extend(file_findings)
             results.extend(file_results)
             entry = {
                 "statements": [r.to_cache() for r in file_results],
                 "findings": [_finding_to_cache(f) for f in file_findings],
             }
-            new_entries.append((keys[len(cached) + offset], entry))
+            new_entries.append((release_keys[len(cached) + offset], entry))
         cache.put_many("results", new_entries)
     cache.close()
-    return LintResult([s.display for s in sources], results, findings, settings)
+    return LintResult([s.display for s in release], results, findings, settings)
 
 
 def lint_paths(paths: list[Path], settings: Settings, cwd: Path | None = None) -> LintResult:

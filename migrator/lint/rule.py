@@ -137,6 +137,7 @@ class Context:
     statement_timeout: bool = False
     settings: Any = None
     classified: list[Any] = field(default_factory=list)  # [(Change, Classified)] of the statement
+    source: Any = None  # the SourceFile: Alembic revision id and branches
 
     # ---- helpers for checks ----------------------------------------------------------------------
     def version_at_least(self, *parts: int) -> bool:

@@ -37,6 +37,13 @@ class SourceFile:
     repeatable: bool = False  # Flyway R__ file: linted, not ordered as history
     notes: list[str] = field(default_factory=list)  # problems met while reading it (reported as findings)
 
+    def identity(self) -> str:
+        """What, besides the SQL, makes this migration's lint result: revision, branches, origins."""
+        if self.revision is None and not self.origins and not self.branches and not self.repeatable:
+            return ""
+        origins = ";".join(f"{o.first},{o.last},{o.line}" for o in self.origins or ())
+        return f"{self.revision}|{','.join(self.branches)}|{self.repeatable}|{origins}|{'|'.join(self.notes)}"
+
     @property
     def label(self) -> str:
         """How reports name the migration: the file, and the revision id when there is one."""

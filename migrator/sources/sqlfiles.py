@@ -31,7 +31,7 @@ def _display(path: Path, cwd: str) -> str:
 
 def _walk_sql(root: Path) -> list[Path]:
     """Every .sql file under ``root``, in natural order of the relative path."""
-    found: list[tuple[tuple[tuple[int, int | str], ...], str]] = []
+    found: list[tuple[tuple[object, ...], str]] = []
     base = str(root)
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames[:] = [d for d in dirnames if d != ".bgmigrate_cache" and not d.startswith(".git")]
@@ -39,7 +39,8 @@ def _walk_sql(root: Path) -> list[Path]:
         for name in filenames:
             if name.endswith(".sql"):
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                found.append((_natural_key(rel.lower()), os.path.join(dirpath, name)))
+                # Flyway repeatable migrations (R__x.sql) apply after every versioned one.
+                found.append(((name.startswith("R__"), *_natural_key(rel.lower())), os.path.join(dirpath, name)))
     found.sort(key=lambda item: item[0])
     return [Path(p) for _, p in found]
 
@@ -67,7 +68,7 @@ def discover(paths: list[Path], cwd: Path | None = None) -> list[Path]:
                 seen.add(key)
                 found.append(f)
     if paths and all(not p.is_dir() for p in paths):
-        found.sort(key=lambda p: _natural_key(p.as_posix().lower()))
+        found.sort(key=lambda p: (p.name.startswith("R__"), *_natural_key(p.as_posix().lower())))
     return found
 
 
@@ -81,7 +82,7 @@ def read_sources(paths: list[Path], cwd: Path | None = None) -> list[SourceFile]
             raise SourceError(f"file not readable: {path}") from None
         except OSError as err:
             raise SourceError(f"cannot read {path}: {err.strerror or err}") from None
-        out.append(SourceFile(path, _display(path, base), data))
+        out.append(SourceFile(path, _display(path, base), data, repeatable=path.name.startswith("R__")))
     return out
 
 
