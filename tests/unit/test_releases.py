@@ -41,7 +41,7 @@ def rules_by_file(data) -> set[tuple[str, str]]:
 
 
 def test_default_each_file_is_its_own_release(tmp_path: Path):
-    code, data = lint(project(tmp_path), "migrations")
+    _, data = lint(project(tmp_path), "migrations")
     assert ("0003_index.sql", "require-concurrent-index-creation") in rules_by_file(data)
     assert {s["file"].rsplit("/", 1)[-1] for s in data["statements"]} == {
         "0001_accounts.sql",
@@ -51,14 +51,14 @@ def test_default_each_file_is_its_own_release(tmp_path: Path):
 
 
 def test_history_before_since_is_replayed_not_reported(tmp_path: Path):
-    code, data = lint(project(tmp_path), "migrations", "--since", "0002_orders.sql")
+    _, data = lint(project(tmp_path), "migrations", "--since", "0002_orders.sql")
     files = {s["file"].rsplit("/", 1)[-1] for s in data["statements"]}
     assert files == {"0003_index.sql"}  # history is not reported
     assert ("0003_index.sql", "require-concurrent-index-creation") in rules_by_file(data)  # orders exists: in use
 
 
 def test_objects_created_in_the_release_are_new_across_its_files(tmp_path: Path):
-    code, data = lint(project(tmp_path), "migrations", "--since", "0001_accounts.sql")
+    _, data = lint(project(tmp_path), "migrations", "--since", "0001_accounts.sql")
     # orders is created in 0002, part of the same release as 0003: blue never saw it
     assert not [f for f in data["findings"] if f["file"].endswith("0003_index.sql")]
     index = next(s for s in data["statements"] if s["operation"] == "create_index")
