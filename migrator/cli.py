@@ -141,7 +141,7 @@ def lint(
             from .lint.engine import lint_sources
             from .report import render
 
-            base = _live_schema(settings.schema_from) if settings.schema_from else None
+            base = _live_schema(settings.schema_from, settings.dialect) if settings.schema_from else None
             result = lint_sources(sources, settings, base_schema=base)
             output = render(result, settings.format, color=color, explain=explain, statements=statements)
             failed = result.failed()
@@ -155,7 +155,7 @@ def lint(
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
-def _live_schema(dsn: str):
+def _live_schema(dsn: str, dialect: str):
     """The schema of a live database; any failure is a usage error with the password masked."""
     from .config import ConfigError
 
@@ -164,9 +164,15 @@ def _live_schema(dsn: str):
     except ImportError as err:  # pragma: no cover - the module ships with bgmigrate
         raise ConfigError(f"--schema-from is not available: {err}") from None
     try:
-        return load_live_schema(dsn)
+        schema = load_live_schema(dsn)
     except LiveSchemaError as err:
         raise ConfigError(str(err)) from None
+    live_dialect = (schema.source or {}).get("dialect")
+    if live_dialect and live_dialect != dialect:
+        raise ConfigError(
+            f"--schema-from is a {live_dialect} database but the dialect is {dialect}: add --dialect {live_dialect}"
+        )
+    return schema
 
 
 @app.command()

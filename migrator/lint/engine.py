@@ -10,7 +10,6 @@ Usable without the CLI::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -617,7 +616,7 @@ def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Sch
 
     rules = RuleSet(settings)
     cache = Cache.for_settings(settings)
-    seed = "" if base_schema is None else json.dumps(snapshot.dump(base_schema), sort_keys=True)
+    seed = "" if base_schema is None else snapshot.identity(base_schema)
     content_keys, keys = chain_keys(sources, settings, seed)
     boundary = release_start(sources, settings.since)
     schema = _history_schema(sources[:boundary], settings, keys, content_keys, cache, base_schema)

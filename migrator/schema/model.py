@@ -44,6 +44,9 @@ class Table:
     indexes: dict[str, bool] = field(default_factory=dict)  # name -> unique
     created_in: str | None = None
     known: bool = True  # False: never created in the history we saw
+    # From a live database (migrator.schema.live), for the planner; None when not known.
+    rows_estimate: int | None = None  # the server's row estimate (PostgreSQL reltuples, MySQL TABLE_ROWS)
+    size_bytes: int | None = None  # table + indexes + TOAST (PostgreSQL), DATA_LENGTH + INDEX_LENGTH (MySQL)
 
     def column(self, name: str | None) -> Column | None:
         return self.columns.get(name) if name else None
@@ -73,6 +76,9 @@ class Schema:
         self.index_columns: dict[str, list[str]] = {}  # index name -> columns (when plain column names)
         # Where other named objects were created: ("schema" | "type" | "index" | "function" | ..., name) -> unit
         self.created: dict[tuple[str, str], str] = {}
+        # Where the schema came from: None for replayed history; for a live database (see
+        # migrator.schema.live) {"kind": "live", "dialect", "server", "server_version", "dsn" (masked)}.
+        self.source: dict[str, str] | None = None
 
     # ---- queries ---------------------------------------------------------------------------------
     def table(self, name: str | None) -> Table | None:

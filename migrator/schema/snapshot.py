@@ -16,6 +16,7 @@ def dump(schema: Schema) -> dict[str, Any]:
         "index_table": schema.index_table,
         "index_columns": schema.index_columns,
         "created": [[kind, name, unit] for (kind, name), unit in schema.created.items()],
+        "source": getattr(schema, "source", None),
     }
 
 
@@ -32,7 +33,22 @@ def load(data: dict[str, Any]) -> Schema:
     schema.index_table = dict(data["index_table"])
     schema.index_columns = {k: list(v) for k, v in data["index_columns"].items()}
     schema.created = {(kind, name): unit for kind, name, unit in data["created"]}
+    if data.get("source") is not None:
+        schema.source = dict(data["source"])
     return schema
+
+
+def identity(schema: Schema) -> str:
+    """What of a schema can change lint results: everything but row estimates and sizes (which move
+    with every write and ANALYZE, and which linting does not use)."""
+    import json
+
+    data = dump(schema)
+    for table in data["tables"].values():
+        table.pop("rows_estimate", None)
+        table.pop("size_bytes", None)
+    data.pop("source", None)
+    return json.dumps(data, sort_keys=True)
 
 
 def copy(schema: Schema) -> Schema:

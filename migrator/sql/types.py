@@ -249,7 +249,11 @@ def _compare_members(old: SqlType, new: SqlType) -> TypeChange:
 
 
 def _compare_mysql(old: SqlType, new: SqlType) -> TypeChange:
+    if old.family == "integer" and new.family == "integer" and old.name == new.name and old.unsigned == new.unsigned:
+        return TypeChange("same", "inplace", "same integer type (display widths do not change storage)")
     if old.name == new.name and old.params == new.params and old.unsigned == new.unsigned:
+        if old.name in ("enum", "set") and _enum_values(old.raw) == _enum_values(new.raw):
+            return TypeChange("same", "inplace", "same members")
         if old.name in ("enum", "set") and old.raw != new.raw:
             return _compare_members(old, new)
         return TypeChange("same", "inplace", "same type")
