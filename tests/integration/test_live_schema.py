@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -678,3 +679,38 @@ def test_mysql_default_text(row: dict[str, Any], quoted: bool, expected: str | N
     from migrator.schema.live import _mysql_default
 
     assert _mysql_default(row, quoted) == expected
+
+
+def test_cli_lints_against_the_live_schema(pg_live: tuple[Schema, PgServer], tmp_path: Path) -> None:
+    """`bgmigrate lint --schema-from DSN`: the live schema decides, end to end through the CLI."""
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from migrator.cli import app
+
+    _, server = pg_live
+    migration = tmp_path / "0001_release.sql"
+    migration.write_text(
+        "SET lock_timeout = '1s';\n"
+        "ALTER TABLE accounts ALTER COLUMN nickname SET NOT NULL;\n"  # proven by a validated CHECK: no scan
+        "ALTER TABLE accounts ALTER COLUMN code SET NOT NULL;\n"  # its CHECK is NOT VALID: full scan
+    )
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        res = CliRunner().invoke(
+            app, ["lint", "--format", "json", "--schema-from", server.dsn, str(migration)], catch_exceptions=False
+        )
+        bad = CliRunner().invoke(
+            app, ["lint", "--dialect", "mysql", "--schema-from", server.dsn, str(migration)], catch_exceptions=False
+        )
+    finally:
+        os.chdir(old)
+    data = json.loads(res.output)
+    nickname, code = (s for s in data["statements"] if s["operation"] == "set_not_null")
+    assert nickname["rewrite"] == "none" and code["rewrite"] == "scan"
+    scans = [f for f in data["findings"] if f["rule"] == "adding-not-nullable-field"]
+    assert [f["line"] for f in scans] == [3]
+    assert bad.exit_code == 2 and "is a postgres database but the dialect is mysql" in bad.output
