@@ -10,6 +10,7 @@ Usable without the CLI::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -557,10 +558,26 @@ def _note_findings(rules: RuleSet, source: SourceFile) -> list[Finding]:
     if rule is None or rule.id not in rules.enabled_ids:
         return []
     severity = rules.severity[rule.id]
-    return [
-        Finding(rule.id, severity, "breaking", source.display, 1, 1, 1, 1, note, rule.why.strip(), rule.fix.strip())
-        for note in source.notes
-    ]
+    out = []
+    for note in source.notes:
+        m = re.match(r"line (\d+): (.*)", note, re.DOTALL)  # the renderer's "line N: message"
+        line, message = (int(m.group(1)), m.group(2)) if m else (1, note)
+        out.append(
+            Finding(
+                rule.id,
+                severity,
+                "breaking",
+                source.display,
+                line,
+                1,
+                line,
+                1,
+                message,
+                rule.why.strip(),
+                rule.fix.strip(),
+            )
+        )
+    return out
 
 
 def _history_schema(

@@ -293,6 +293,8 @@ def _read_revisions(project: Project, cwd: Path) -> list[Revision]:
         if header is None:
             continue  # not a revision (a helper module kept beside them)
         out.append(_revision(path, shown, data, header))
+    if dynamic:
+        _prepare_alembic()  # the real package first: a project directory named alembic/ must not shadow it
     for path, shown, data in dynamic:
         module = _import_module(path, shown, data, project)
         try:
@@ -501,11 +503,15 @@ def load_alembic(
         else:
             rendered[rev.id] = hit
     if missing:
-        fresh = (
-            _render_with_env(project, missing, sa_dialect, cwd, transactional)
-            if use_env
-            else _render(project, missing, sa_dialect, transactional)
-        )
+        import warnings
+
+        with warnings.catch_warnings():  # SQLAlchemy/Alembic warnings from project code are not ours to print
+            warnings.simplefilter("ignore")
+            fresh = (
+                _render_with_env(project, missing, sa_dialect, cwd, transactional)
+                if use_env
+                else _render(project, missing, sa_dialect, transactional)
+            )
         rendered.update(fresh)
         if use_cache and cache is not None:
             key_of = dict(zip((rev.id for rev in order), keys))
@@ -616,7 +622,7 @@ class _SourceMap:
     def __init__(self, text: str, tree: Any) -> None:
         import ast
 
-        self.lines = text.splitlines()
+        self.lines = re.split(r"\r\n|\r|\n", text)  # Python's line ends only (not form feeds, U+2028...)
         self.tree = tree
         self.spans: list[tuple[int, int, bool]] = []
         self.upgrade_line = 1
@@ -1007,7 +1013,10 @@ def _render_with_env(
 
     option("script_location", os.path.abspath(project.script_dir))
     option("path_separator", "os")
-    option("version_locations", os.pathsep.join(os.path.abspath(p) for p in project.version_dirs))
+    option("version_path_separator", "os")  # the name before Alembic 1.16
+    dirs = [os.path.realpath(p) for p in project.version_dirs]
+    outer = [d for d in dict.fromkeys(dirs) if not any(d != o and d.startswith(o + os.sep) for o in dirs)]
+    option("version_locations", os.pathsep.join(outer))  # searched recursively: nested ones would load twice
     option("recursive_version_locations", "true")
     option("sqlalchemy.url", f"{sa_dialect}://")
     notes: dict[str, list[tuple[int, str]]] = {rev.id: [] for rev in revisions}

@@ -458,6 +458,13 @@ def _alter_table_action(table: str, action: list[Token]) -> Change | None:
         return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": " ".join(aw[:2]).lower()})
     if head == "RENAME" and len(aw) > 1 and aw[1] in ("CONSTRAINT", "INDEX", "KEY"):
         return Change(Op.ALTER_TABLE_OTHER, table, attrs={"action": f"rename {aw[1].lower()}"})
+    if head == "RENAME" and len(aw) > 3 and aw[1] not in ("TO", "AS", "CONSTRAINT", "INDEX", "KEY"):
+        # RENAME [COLUMN] a TO b
+        i = 2 if aw[1] == "COLUMN" else 1
+        column, i = read_name(action, i)
+        if column and i < len(aw) and aw[i] == "TO":
+            new, _ = read_name(action, i + 1)
+            return Change(Op.RENAME_COLUMN, table, column, attrs={"new_name": new})
     if head == "RENAME" and len(aw) > 1 and aw[1] in ("TO", "AS"):  # MySQL ALTER TABLE t RENAME [TO|AS] u
         new, _ = read_name(action, 2)
         return Change(Op.RENAME_TABLE, table, attrs={"new_name": new})

@@ -158,8 +158,10 @@ def normalize(tree: exp.Expression, sql: str, dialect: str, tokens: list[Any] | 
         _RAW_WORDS[sql] = [
             word
             for t in tokens
-            if "STRING" not in t.token_type.name and t.token_type.name != "IDENTIFIER"
-            for word in t.text.upper().split()  # multi-word tokens such as "FOREIGN KEY"
+            if "STRING" not in t.token_type.name
+            # a quoted identifier is a placeholder that matches no keyword; multi-word tokens such
+            # as "FOREIGN KEY" become their words
+            for word in (["\x00IDENT"] if t.token_type.name == "IDENTIFIER" else t.text.upper().split())
         ] or [""]
     try:
         return handler(tree, sql, dialect)
@@ -423,6 +425,10 @@ def _alter_action(
             )
         ]
     if isinstance(action, exp.AlterRename):
+        # PostgreSQL accepts ALTER TABLE t RENAME a TO b (COLUMN is optional); sqlglot reads it as a
+        # table rename to "a". The words tell: a table rename is RENAME TO.
+        if "RENAME" in raw and raw[raw.index("RENAME") + 1 : raw.index("RENAME") + 2] != ["TO"]:
+            return None  # the token reader handles the column form
         return [Change(Op.RENAME_TABLE, table, attrs={"new_name": table_name(action.this)})]
     if isinstance(action, exp.AddConstraint):
         out = []
