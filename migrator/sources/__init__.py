@@ -24,6 +24,15 @@ def looks_like_alembic(path: Path) -> bool:
     return (path / "alembic.ini").is_file() or ((path / "env.py").is_file() and (path / "versions").is_dir())
 
 
+def _prepare_lint() -> None:
+    """What linting will need anyway, done while Alembic renders in another process."""
+    from ..lint.catalog import load_rules
+    from ..sql.analyze import analyze_text
+
+    analyze_text("SELECT 1;", "postgres")  # imports sqlglot and pglast, builds their tables
+    load_rules()
+
+
 def load_sources(
     paths: list[Path], settings: Settings, cwd: Path | None = None, cache: Cache | None = None
 ) -> list[SourceFile]:
@@ -40,7 +49,11 @@ def load_sources(
                 sql_paths = []
             from .alembic import load_alembic
 
-            out.extend(load_alembic(path, settings.dialect, cwd, use_env=settings.use_env, cache=cache))
+            out.extend(
+                load_alembic(
+                    path, settings.dialect, cwd, use_env=settings.use_env, cache=cache, while_rendering=_prepare_lint
+                )
+            )
         else:
             sql_paths.append(path)
     if sql_paths:

@@ -27,12 +27,13 @@ dialect, the Alembic and SQLAlchemy versions and :data:`RENDER_VERSION`.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import hashlib
 import heapq
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -471,6 +472,7 @@ def load_alembic(
     use_env: bool = False,
     cache: Cache | None = None,
     transactional: bool = True,
+    while_rendering: Callable[[], object] | None = None,
 ) -> list[SourceFile]:
     """One :class:`SourceFile` per revision of the Alembic project at ``path``, in apply order, each
     holding the SQL its ``upgrade()`` renders offline for ``dialect`` ("postgres" or "mysql").
@@ -479,12 +481,37 @@ def load_alembic(
     DDL (PostgreSQL): each revision between ``BEGIN;`` and ``COMMIT;`` (both mapped to the
     ``def upgrade`` line), and ``COMMIT;`` ... ``BEGIN;`` around an ``autocommit_block()``, so the
     linter knows which statements run inside a transaction. ``transactional=False`` renders no
-    transaction control at all."""
+    transaction control at all.
+
+    ``while_rendering`` is called while revisions that miss the cache are rendered: rendering then
+    happens in a forked process (importing Alembic and SQLAlchemy takes a quarter of a second), so
+    the caller can get its own work done meanwhile (the linter imports its parsers)."""
     sa_dialect = _DIALECTS.get(dialect)
     if sa_dialect is None:
         raise SourceError(f"unknown dialect for Alembic rendering: {dialect}")
     cwd = Path(os.path.abspath(cwd))
     project = find_project(path, cwd)
+    renderer = _ForkedRenderer() if while_rendering is not None and not use_env else None
+    if renderer is not None and not renderer.start():
+        renderer = None
+    try:
+        return _load(project, dialect, sa_dialect, cwd, use_env, cache, transactional, while_rendering, renderer)
+    finally:
+        if renderer is not None:
+            renderer.stop()
+
+
+def _load(
+    project: Project,
+    dialect: str,
+    sa_dialect: str,
+    cwd: Path,
+    use_env: bool,
+    cache: Cache | None,
+    transactional: bool,
+    while_rendering: Callable[[], object] | None,
+    renderer: _ForkedRenderer | None,
+) -> list[SourceFile]:
     order, branches = order_revisions(_read_revisions(project, cwd))
     toolchain = f"{_package_version('alembic')}|{_package_version('sqlalchemy')}|{RENDER_VERSION}|{transactional}"
     if use_env:
@@ -507,11 +534,12 @@ def load_alembic(
 
         with warnings.catch_warnings():  # SQLAlchemy/Alembic warnings from project code are not ours to print
             warnings.simplefilter("ignore")
-            fresh = (
-                _render_with_env(project, missing, sa_dialect, cwd, transactional)
-                if use_env
-                else _render(project, missing, sa_dialect, transactional)
-            )
+            if use_env:
+                fresh = _render_with_env(project, missing, sa_dialect, cwd, transactional)
+            elif renderer is not None:
+                fresh = renderer.render((project, missing, sa_dialect, transactional), while_rendering)
+            else:
+                fresh = _render(project, missing, sa_dialect, transactional)
         rendered.update(fresh)
         if use_cache and cache is not None:
             key_of = dict(zip((rev.id for rev in order), keys))
@@ -534,6 +562,103 @@ def load_alembic(
 
 
 # ---- rendering ----------------------------------------------------------------------------------
+
+
+class _ForkedRenderer:
+    """A child process, forked before the revision graph is read, that imports Alembic and SQLAlchemy
+    (a quarter of a second) while this process reads the graph and the cache, then renders the
+    revisions that missed the cache. Errors come back and are raised here as they would be in-process.
+    """
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.jobs_w = self.results_r = -1
+
+    def start(self) -> bool:
+        if not hasattr(os, "fork"):
+            return False
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (jobs_r, jobs_w, results_r, results_w):
+                os.close(fd)
+            return False
+        if pid == 0:  # the child
+            os.close(jobs_w)
+            os.close(results_r)
+            self._serve(jobs_r, results_w)  # never returns
+        os.close(jobs_r)
+        os.close(results_w)
+        self.pid, self.jobs_w, self.results_r = pid, jobs_w, results_r
+        return True
+
+    @staticmethod
+    def _serve(jobs_r: int, results_w: int) -> None:
+        import pickle
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _prepare_alembic()  # the slow imports, while the parent reads the graph
+            with os.fdopen(jobs_r, "rb") as inp:
+                job = inp.read()
+            if job:
+                project, missing, sa_dialect, transactional = pickle.loads(job)  # from our own parent
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        payload = pickle.dumps(("ok", _render(project, missing, sa_dialect, transactional)))
+                except BaseException as err:
+                    try:
+                        payload = pickle.dumps(("error", err))
+                    except Exception:  # an exception that does not pickle
+                        payload = pickle.dumps(("error", SourceError(f"{project.script_dir}: {err}")))
+                with os.fdopen(results_w, "wb") as out:
+                    out.write(payload)
+        finally:
+            os._exit(0)
+
+    def render(
+        self, job: tuple[Project, list[Revision], str, bool], meanwhile: Callable[[], object] | None
+    ) -> dict[str, Rendered]:
+        import pickle
+
+        with os.fdopen(self.jobs_w, "wb") as out:
+            out.write(pickle.dumps(job))
+        self.jobs_w = -1
+        try:
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            with os.fdopen(self.results_r, "rb") as inp:
+                data = inp.read()
+            self.results_r = -1
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        if not data:
+            raise SourceError(f"{job[0].script_dir}: the process rendering Alembic revisions died")
+        status, value = pickle.loads(data)  # our own child's bytes, through a private pipe
+        if status == "error":
+            raise value
+        return value
+
+    def stop(self) -> None:
+        """Nothing to render: let the child go."""
+        for fd in (self.jobs_w, self.results_r):
+            if fd >= 0:
+                os.close(fd)
+        self.jobs_w = self.results_r = -1
+        if self.pid:
+            import signal
+
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
 
 
 def _one_line(text: str, limit: int = 240) -> str:

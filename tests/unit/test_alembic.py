@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -795,3 +796,21 @@ def test_typical_layout_with_project_imports(tmp_path: Path):
     assert source.display == "shop/alembic/versions/a1_total.py"
     assert statements(source) == ["ALTER TABLE orders ADD COLUMN total NUMERIC(12, 2)"]
     assert str(root.resolve()) not in sys.path  # restored after rendering
+
+
+def test_forked_renderer_gives_the_same_sources_and_raises_the_same_errors(tmp_path: Path):
+    """With while_rendering, revisions render in a forked child while the caller works."""
+    project = FIXTURES / "linear"
+    calls: list[int] = []
+    plain = load_alembic(project, "postgres", ROOT)
+    forked = load_alembic(project, "postgres", ROOT, while_rendering=lambda: calls.append(os.getpid()))
+    assert calls == [os.getpid()]  # the caller's work ran here, in this process
+    assert [(s.revision, s.data, s.origins, s.branches) for s in forked] == [
+        (s.revision, s.data, s.origins, s.branches) for s in plain
+    ]
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken)
+    victim = sorted((broken / "versions").glob("*.py"))[-1]
+    victim.write_text(victim.read_text().replace("def upgrade", "import no_such_module_here\n\n\ndef upgrade"))
+    with pytest.raises(SourceError, match="no_such_module_here"):
+        load_alembic(broken, "postgres", tmp_path, while_rendering=lambda: None)
