@@ -689,7 +689,8 @@ def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Sch
             new_entries.append((release_keys[len(cached) + offset], entry))
         cache.put_many("results", new_entries)
     cache.close()
-    return LintResult([s.display for s in release], results, findings, settings)
+    revisions = {s.display: s.revision for s in release if s.revision}
+    return LintResult([s.display for s in release], results, findings, settings, revisions)
 
 
 def lint_paths(paths: list[Path], settings: Settings, cwd: Path | None = None) -> LintResult:

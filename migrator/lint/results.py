@@ -105,6 +105,7 @@ class LintResult:
     statements: list[StatementResult]
     findings: list[Finding]
     settings: Settings
+    revisions: dict[str, str] = field(default_factory=dict)  # file -> Alembic revision id
 
     @property
     def errors(self) -> int:

@@ -20,8 +20,8 @@ def build(result: LintResult) -> dict[str, Any]:
             "target_version": result.settings.version_text,
             "fail_on": result.settings.fail_on,
         },
-        "statements": [s.to_json() for s in result.statements],
-        "findings": [f.to_json() for f in result.findings],
+        "statements": [_with_revision(s.to_json(), result) for s in result.statements],
+        "findings": [_with_revision(f.to_json(), result) for f in result.findings],
         "summary": {
             "files": len(result.files),
             "statements": len(result.statements),
@@ -30,6 +30,14 @@ def build(result: LintResult) -> dict[str, Any]:
             "by_phase": result.by_phase(),
         },
     }
+
+
+def _with_revision(item: dict[str, Any], result: LintResult) -> dict[str, Any]:
+    """Name the Alembic revision beside the file, when the file is one."""
+    revision = result.revisions.get(item["file"])
+    if revision:
+        item["revision"] = revision
+    return item
 
 
 def render(result: LintResult) -> str:

@@ -55,7 +55,10 @@ def build(result: LintResult) -> dict[str, Any]:
                         }
                     }
                 ],
-                "properties": {"phase": f.phase},
+                "properties": {
+                    "phase": f.phase,
+                    **({"revision": rev} if (rev := result.revisions.get(f.file)) else {}),
+                },
             }
         )
     return {

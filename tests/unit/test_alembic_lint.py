@@ -190,3 +190,18 @@ def test_concurrent_index_inside_alembics_transaction(tmp_path: Path):
     assert ("ban-concurrent-index-creation-in-transaction", line) in hits
     fixed = {(f.rule, f.line) for f in lint(FIXTURES / "linear").findings}
     assert not any(rule == "ban-concurrent-index-creation-in-transaction" for rule, _ in fixed)
+
+
+def test_json_report_names_the_revision(monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from migrator.cli import app
+
+    monkeypatch.chdir(ROOT)
+    res = CliRunner().invoke(app, ["lint", "--no-cache", "--format", "json", "fixtures/alembic/linear"])
+    data = json.loads(res.output)
+    revisions = {s["file"]: s.get("revision") for s in data["statements"]}
+    assert all(revisions.values()) and len(set(revisions.values())) == len(revisions)
+    assert all(f["revision"] == revisions[f["file"]] for f in data["findings"])
