@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -742,28 +741,7 @@ def test_warm_load_does_not_import_alembic_and_is_fast(tmp_path: Path):
         )
         for _ in range(2)
     ]
-    assert all(r["n"] == 300 and r["modules"] == [] for r in runs), runs
-    assert min(r["seconds"] for r in runs) < 0.2, runs  # ~0.015 s on a laptop
-
-
-def test_in_process_warm_load_is_fast(tmp_path: Path):
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import alembic_corpus
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    root = tmp_path / "big"
-    alembic_corpus.generate(root, revisions=200)
-    cache = Cache(tmp_path / "cache")
-    load_alembic(root, "postgres", root, cache=cache)
-    best = min(_timed(lambda: load_alembic(root, "postgres", root, cache=cache)) for _ in range(3))
-    assert best < 0.1
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    assert all(r["n"] == 300 and r["modules"] == [] for r in runs), runs  # speed: bench/alembic_corpus.py --time
 
 
 def test_order_revisions_is_pure():
