@@ -1,0 +1,129 @@
+"""The phase plan: ordered steps in stages, with gates between them, sealed by a hash.
+
+Stages run in this order; the three in the middle are gates (a deploy or traffic event the
+pipeline waits for, no SQL)::
+
+    expand -> migrate -> [deploy-green] -> [switch] -> [decommission-blue] -> contract
+
+``plan.json`` carries ``"version": 1`` and a sha256 over its canonical content (every field but
+the hash itself, keys sorted, no whitespace). Whatever executes a plan recomputes the hash and
+refuses a plan that was edited, and compares the schema fingerprint it records with the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PLAN_VERSION = 1
+STAGES = ("expand", "migrate", "deploy-green", "switch", "decommission-blue", "contract")
+GATES = ("deploy-green", "switch", "decommission-blue")
+GATE_TEXT = {
+    "deploy-green": "Deploy green (the new version) beside blue. Both now read and write the database.",
+    "switch": "Shift traffic from blue to green (health-gated).",
+    "decommission-blue": "Stop blue. Nothing old reads or writes the database any more.",
+}
+
+
+class PlanError(Exception):
+    """The release cannot be planned safely: one clear message, exit code 2."""
+
+
+@dataclass
+class Backfill:
+    """A batched data change: ``UPDATE table SET assignments WHERE condition`` over key ranges."""
+
+    table: str
+    key: str  # the column batches are cut on (primary key or unique NOT NULL)
+    assignments: str  # e.g. "email_address = email"
+    condition: str  # rows still to do, e.g. "email_address IS DISTINCT FROM email"
+    batch_size: int = 1000
+
+    def batch_sql(self) -> str:
+        """The statement one batch runs; ``%(lo)s`` / ``%(hi)s`` are the key range bounds."""
+        return (
+            f"UPDATE {self.table} SET {self.assignments} "
+            f"WHERE {self.key} >= %(lo)s AND {self.key} < %(hi)s AND ({self.condition})"
+        )
+
+
+@dataclass
+class Step:
+    id: str
+    stage: str
+    origin: str  # file:line (revision) of the statement the step comes from; "" for gates
+    sql: str
+    phase: str
+    reason: str
+    lock: str | None = None
+    rewrite: str = "none"  # none | scan | rewrite
+    transactional: bool = True  # False: CONCURRENTLY, MySQL DDL (implicit commit)
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+    abort: str | None = None  # SQL that undoes the step while blue is still live
+    table: str | None = None
+    recipe: str | None = None
+    backfill: Backfill | None = None
+    rows_estimate: int | None = None
+    size_bytes: int | None = None
+    duration: str | None = None  # instant | proportional (to the table's size)
+    batches: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_gate(self) -> bool:
+        return self.stage in GATES
+
+
+@dataclass
+class Plan:
+    dialect: str
+    target_version: str
+    sources: list[str]
+    since: str | None
+    schema_fingerprint: str
+    steps: list[Step]
+    tool_version: str
+    version: int = PLAN_VERSION
+    sha256: str = ""
+
+    def canonical(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("sha256")
+        return data
+
+    def seal(self) -> Plan:
+        self.sha256 = _digest(self.canonical())
+        return self
+
+    def to_json(self) -> str:
+        data = self.canonical()
+        data["sha256"] = self.sha256 or _digest(data)
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Read a plan and verify its hash; any problem is a PlanError."""
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise PlanError(f"not a plan file (invalid JSON: {err})") from None
+        if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
+            raise PlanError(f"not a version {PLAN_VERSION} bgmigrate plan")
+        claimed = data.pop("sha256", None)
+        if claimed != _digest(data):
+            raise PlanError("the plan's sha256 does not match its content: it was edited after it was made")
+        try:
+            steps = [
+                Step(**{**s, "backfill": Backfill(**s["backfill"]) if s.get("backfill") else None})
+                for s in data.pop("steps")
+            ]
+            return cls(steps=steps, sha256=claimed, **data)
+        except (TypeError, KeyError) as err:
+            raise PlanError(f"malformed plan: {err}") from None
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
