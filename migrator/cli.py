@@ -155,6 +155,101 @@ def lint(
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
+@app.command()
+def plan(
+    paths: Annotated[list[Path], typer.Argument(help="Migrations: .sql files/directories or an Alembic project.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write plan.json here (default: stdout).")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the plan for review as Markdown.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Last migration before the release (revision id or file).")
+    ] = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option("--dsn", help="Live database: its schema is the starting point, and steps get sizes."),
+    ] = None,
+    dialect: Annotated[str | None, typer.Option(help="postgres (default) or mysql.")] = None,
+    target_version: Annotated[str | None, typer.Option("--target-version", help="Server version.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    use_env: Annotated[bool, typer.Option("--use-env", help="Alembic: render through env.py.")] = False,
+) -> None:
+    """Plan a release: expand, migrate, [deploy green], [switch], [decommission blue], contract."""
+    from .config import ConfigError, build_settings
+    from .lint.cache import Cache
+    from .lint.catalog import CatalogError
+    from .lint.engine import history_schema, lint_sources
+    from .plan.builder import build_plan
+    from .plan.markdown import render as render_markdown
+    from .plan.model import PlanError
+    from .sources import SourceError, load_sources
+
+    overrides = {
+        "dialect": dialect,
+        "target_version": target_version,
+        "since": since,
+        "schema_from": dsn,
+        "use_env": True if use_env else None,
+    }
+    try:
+        settings = build_settings(config=config, overrides=overrides)
+        cache = Cache.for_settings(settings)
+        sources = load_sources(paths, settings, cache=cache)
+        cache.close()
+        live = _live_schema(dsn, settings.dialect) if dsn else None
+        history = history_schema(sources, settings, live)
+        result = lint_sources(sources, settings, base_schema=live)
+        built = build_plan(result, sources, settings, history, sizes=live)
+    except (ConfigError, SourceError, CatalogError, PlanError) as err:
+        raise _fail(str(err)) from None
+    text = built.to_json()
+    try:
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+        if markdown is not None:
+            markdown.write_text(render_markdown(built), encoding="utf-8")
+    except OSError as err:
+        raise _fail(f"cannot write the plan: {err.strerror or err}") from None
+    if output is not None:
+        steps = [s for s in built.steps if s.stage not in ("deploy-green", "switch", "decommission-blue")]
+        sys.stderr.write(f"bgmigrate: plan with {len(steps)} steps written to {output} (sha256 {built.sha256[:12]})\n")
+
+
+@app.command("verify-plan")
+def verify_plan(
+    plan_file: Annotated[Path, typer.Argument(help="plan.json made by 'bgmigrate plan'.")],
+    dsn: Annotated[
+        str | None, typer.Option("--dsn", help="Also check the database is in the state the plan was made for.")
+    ] = None,
+) -> None:
+    """Check a plan is the one that was reviewed (its sha256) and, with --dsn, made for this database."""
+    from .config import ConfigError
+    from .plan.model import Plan, PlanError
+
+    try:
+        text = plan_file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise _fail(f"cannot read {plan_file}: {err.strerror or err}") from None
+    try:
+        loaded = Plan.from_json(text)
+        if dsn:
+            from .plan.builder import _fingerprint
+
+            live = _live_schema(dsn, loaded.dialect)
+            if _fingerprint(live) != loaded.schema_fingerprint:
+                raise PlanError(
+                    "the database is not in the state the plan was made for (schema fingerprint differs): "
+                    "plan again against it"
+                )
+    except (PlanError, ConfigError) as err:
+        raise _fail(f"{plan_file}: {err}") from None
+    sys.stdout.write(f"{plan_file}: ok (sha256 {loaded.sha256}, {len(loaded.steps)} steps)\n")
+
+
 def _live_schema(dsn: str, dialect: str):
     """The schema of a live database; any failure is a usage error with the password masked."""
     from .config import ConfigError

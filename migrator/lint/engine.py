@@ -614,6 +614,23 @@ def _history_schema(
     return schema
 
 
+def history_schema(sources: list[SourceFile], settings: Settings, base_schema: Schema | None = None) -> Schema:
+    """The schema the migrations before the release built (``settings.since``), from the cache when
+    unchanged. Without ``since`` there is no history: the base schema (or an empty one)."""
+    from ..schema import snapshot
+    from .analysis import chain_keys
+    from .cache import Cache
+
+    cache = Cache.for_settings(settings)
+    seed = "" if base_schema is None else snapshot.identity(base_schema)
+    content_keys, keys = chain_keys(sources, settings, seed)
+    boundary = release_start(sources, settings.since)
+    try:
+        return _history_schema(sources[:boundary], settings, keys, content_keys, cache, base_schema)
+    finally:
+        cache.close()
+
+
 def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Schema | None = None) -> LintResult:
     """Lint migrations in order as one history, reporting the release under review.
 

@@ -1,0 +1,329 @@
+"""Build the phase plan of a release: every statement in its stage, breaking ones through recipes.
+
+The release is linted first (the same engine as ``bgmigrate lint``), so every statement comes with
+its phase. Then, walking the release in order with the schema as it stands before each statement:
+
+- expand statements go to the ``expand`` stage (an index build made CONCURRENTLY by its recipe);
+- data changes go to ``migrate``;
+- contract statements go to ``contract``, after the three gates;
+- breaking statements are replaced by their recipe's expand / backfill / contract parts, or the
+  plan stops with the reason and the manual alternatives;
+- session and transaction control is dropped: the runner sets timeouts and transactions per step.
+
+Moving a contract statement after later expand statements can change what the release means
+(``DROP COLUMN a`` then ``ADD COLUMN a``): every such conflict stops the plan, naming both
+statements and suggesting a release boundary between them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..config import Settings
+from ..lint.classify import classify
+from ..lint.results import LintResult, StatementResult
+from ..schema import snapshot
+from ..schema.model import Schema
+from ..sources.model import SourceFile
+from ..sql.changes import Change, Op
+from .model import GATE_TEXT, GATES, Plan, PlanError, Step
+from .recipes import RecipeContext, find_recipe
+
+LOCK_TIMEOUT = "2s"
+INSTANT_STATEMENT_TIMEOUT = "5s"
+_DROP = {Op.BEGIN, Op.COMMIT, Op.ROLLBACK, Op.META_COMMAND}
+_BLOCKING = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
+
+
+@dataclass
+class _Planned:
+    """A step, remembering which statement of the release it came from (for conflict checks)."""
+
+    step: Step
+    order: int  # index of the source statement in the release
+    keys: set[tuple[str, ...]] = field(default_factory=set)
+
+
+def _object_keys(change: Change) -> set[tuple[str, ...]]:
+    """The objects a change creates, removes or redefines (names compared for reordering)."""
+    a = change.attrs
+    t = change.table or ""
+    keys: set[tuple[str, ...]] = set()
+    if change.column:
+        keys.add(("column", t, change.column))
+    if a.get("new_name") and change.op == Op.RENAME_COLUMN:
+        keys.add(("column", t, a["new_name"]))
+    if change.op in (Op.CREATE_TABLE, Op.CREATE_TABLE_AS, Op.DROP_TABLE, Op.RENAME_TABLE, Op.TRUNCATE):
+        keys.add(("table", t))
+        if a.get("new_name"):
+            keys.add(("table", a["new_name"]))
+    if change.op in (Op.CREATE_VIEW, Op.DROP_VIEW, Op.RENAME_VIEW):
+        keys.add(("table", t))
+    if a.get("index"):
+        keys.add(("index", a["index"]))
+    if a.get("constraint"):
+        keys.add(("constraint", t, a["constraint"]))
+    for col in (a.get("columns") or {}) if change.op == Op.CREATE_TABLE else ():
+        keys.add(("column", t, col))
+    return keys
+
+
+def _facts(sql: str, schema: Schema, settings: Settings) -> tuple[str | None, str, bool, str | None]:
+    """Lock, rewrite, transactional and table of SQL a recipe produced, from the same facts as lint."""
+    from ..sql.analyze import analyze_text
+
+    lock: str | None = None
+    effect = "none"
+    transactional = True
+    table: str | None = None
+    rank = {"none": 0, "scan": 1, "rewrite": 2}
+    for st in analyze_text(sql, settings.dialect):
+        for ch in st.changes:
+            c = classify(ch, schema, "plan", settings.dialect, settings.version)
+            if ch.get("concurrently") or (
+                settings.dialect == "mysql" and ch.op not in (Op.INSERT, Op.UPDATE, Op.DELETE)
+            ):
+                transactional = False
+            if c.lock is not None:
+                if lock is None or (c.lock.lock in _BLOCKING and lock not in _BLOCKING):
+                    lock = c.lock.lock
+                if rank[c.lock.effect] > rank[effect]:
+                    effect = c.lock.effect
+            table = table or ch.table
+    return lock, effect, transactional, table
+
+
+def _timeouts(lock: str | None, effect: str, transactional: bool) -> tuple[str | None, str | None]:
+    """lock_timeout for anything that queues for a table lock; a short statement_timeout only for
+    catalog-only steps (a scan, rewrite or index build takes as long as the table is big)."""
+    lock_timeout = LOCK_TIMEOUT if lock else None
+    statement_timeout = INSTANT_STATEMENT_TIMEOUT if lock and effect == "none" and transactional else None
+    return lock_timeout, statement_timeout
+
+
+def _sizes(step: Step, sizes: Schema | None) -> None:
+    if sizes is None or step.table is None:
+        return
+    t = sizes.table(step.table)
+    if t is None:
+        return
+    step.rows_estimate = getattr(t, "rows_estimate", None)
+    step.size_bytes = getattr(t, "size_bytes", None)
+    step.duration = "instant" if step.rewrite == "none" and step.backfill is None else "proportional"
+    if step.backfill is not None and step.rows_estimate is not None:
+        step.batches = max(1, math.ceil(step.rows_estimate / step.backfill.batch_size))
+
+
+def _origin(result: StatementResult, revisions: dict[str, str]) -> str:
+    where = f"{result.file}:{result.statement.line}"
+    revision = revisions.get(result.file)
+    return f"{where} ({revision})" if revision else where
+
+
+def _statement_step(
+    result: StatementResult, stage: str, reason: str, schema: Schema, settings: Settings, revisions: dict[str, str]
+) -> Step:
+    sql = result.statement.sql.strip()
+    lock, effect, transactional, table = _facts(sql, schema, settings)
+    lock_timeout, statement_timeout = _timeouts(lock, effect, transactional)
+    return Step(
+        id="",
+        stage=stage,
+        origin=_origin(result, revisions),
+        sql=sql + ";",
+        phase=result.phase,
+        reason=reason,
+        lock=lock,
+        rewrite=effect,
+        transactional=transactional,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        table=table or result.statement.table,
+    )
+
+
+def _manual_alternatives(change: Change) -> str:
+    return {
+        Op.RENAME_SCHEMA: "create the new schema, move objects one by one with their own recipes, keep the old "
+        "schema until blue is gone",
+        Op.RENAME_ENUM_VALUE: "add the new value (ALTER TYPE ... ADD VALUE), have green write it, backfill "
+        "(UPDATE ... SET col = 'new' WHERE col = 'old'), and stop using the old value; PostgreSQL cannot drop it",
+        Op.TRUNCATE: "delete in batches in the migrate stage, or truncate only after blue is decommissioned",
+        Op.UNKNOWN: "write the change as plain DDL bgmigrate can read, or run it by hand in a maintenance window",
+        Op.SYNTAX_ERROR: "fix the statement",
+    }.get(change.op, "split the change into an expand release and a contract release by hand")
+
+
+def build_plan(
+    result: LintResult,
+    sources: list[SourceFile],
+    settings: Settings,
+    history: Schema,
+    sizes: Schema | None = None,
+) -> Plan:
+    """The plan of the release ``result`` was linted from, starting from the ``history`` schema."""
+    schema = snapshot.copy(history)
+    fingerprint = _fingerprint(history)
+    revisions = result.revisions
+    planned: list[_Planned] = []
+    errors: list[str] = []
+    for order, r in enumerate(result.statements):
+        changes = r.statement.changes
+        if not changes or all(ch.op in _DROP for ch in changes) or all(ch.op == Op.SET for ch in changes):
+            _apply(changes, schema)
+            continue
+        ctx = RecipeContext(schema, settings.dialect, settings.version)
+        keys: set[tuple[str, ...]] = set().union(*(_object_keys(ch) for ch in changes))
+        phase = r.phase
+        recipe = None
+        if len(changes) == 1:
+            recipe = find_recipe(changes[0], phase, ctx)
+        if (
+            recipe is not None
+            and recipe.refusal(changes[0], ctx) is None
+            and phase in ("breaking", "expand", "contract")
+        ):
+            planned.extend(_recipe_steps(recipe, changes[0], r, ctx, settings, order, keys, revisions))
+        elif phase == "breaking":
+            reason = recipe.refusal(changes[0], ctx) if recipe is not None else None
+            why = r.reason or "breaking change"
+            errors.append(
+                f"{_origin(r, revisions)}: {r.statement.sql.strip()[:100]} is breaking ({why})"
+                + (f"; {reason}" if reason else "; no recipe can make it safe")
+                + f". Manual alternative: {_manual_alternatives(changes[0])}"
+            )
+        else:
+            stage = {"expand": "expand", "neutral": "expand", "migrate": "migrate", "contract": "contract"}[phase]
+            reason = {
+                "expand": f"expand: {r.reason}" if r.reason else "expand: blue keeps working",
+                "neutral": "no schema effect",
+                "migrate": "data change: runs after expand, before green is deployed",
+                "contract": f"contract: {r.reason}" if r.reason else "contract: only after blue is gone",
+            }[phase]
+            planned.append(_Planned(_statement_step(r, stage, reason, schema, settings, revisions), order, keys))
+        _apply(changes, schema)
+    if errors:
+        raise PlanError("the release cannot be planned:\n  " + "\n  ".join(errors))
+    _check_reordering(planned, result)
+    steps = _ordered(planned)
+    for step in steps:
+        _sizes(step, sizes)
+    return Plan(
+        dialect=settings.dialect,
+        target_version=settings.version_text,
+        sources=list(result.files),
+        since=settings.since,
+        schema_fingerprint=fingerprint,
+        steps=steps,
+        tool_version=__version__,
+    ).seal()
+
+
+def _apply(changes: list[Change], schema: Schema) -> None:
+    for ch in changes:
+        schema.apply(ch, "plan")
+
+
+def _recipe_steps(
+    recipe,
+    change: Change,
+    r: StatementResult,
+    ctx: RecipeContext,
+    settings: Settings,
+    order: int,
+    keys: set[tuple[str, ...]],
+    revisions: dict[str, str],
+) -> list[_Planned]:
+    parts = recipe.build(change, ctx)
+    origin = _origin(r, revisions)
+    out: list[_Planned] = []
+    notes = list(parts.notes)
+    for stage, items in (("expand", parts.expand), ("contract", parts.contract)):
+        for part in items:
+            lock, effect, transactional, table = _facts(part.sql, ctx.schema, settings)
+            transactional = transactional and part.transactional
+            lock_timeout, statement_timeout = _timeouts(lock, effect, transactional)
+            step = Step(
+                id="",
+                stage=stage,
+                origin=origin,
+                sql=part.sql.strip().rstrip(";") + ";",
+                phase=stage,
+                reason=f"{recipe.name}: {part.reason}",
+                lock=lock,
+                rewrite=effect,
+                transactional=transactional,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                abort=part.abort,
+                table=table or change.table,
+                recipe=recipe.name,
+                notes=notes if not out else [],
+            )
+            out.append(_Planned(step, order, keys))
+    for backfill in parts.backfill:
+        step = Step(
+            id="",
+            stage="migrate",
+            origin=origin,
+            sql=backfill.batch_sql() + ";",
+            phase="migrate",
+            reason=f"{recipe.name}: bring existing rows along, in batches of {backfill.batch_size} on {backfill.key}",
+            lock="ROW EXCLUSIVE",
+            rewrite="none",
+            transactional=True,
+            lock_timeout=LOCK_TIMEOUT,
+            table=backfill.table,
+            recipe=recipe.name,
+            backfill=backfill,
+        )
+        out.append(_Planned(step, order, keys))
+    return out
+
+
+def _check_reordering(planned: list[_Planned], result: LintResult) -> None:
+    """A contract step moves after every expand/migrate step; refuse when that changes meaning."""
+    problems = []
+    for late in planned:
+        if late.step.stage != "contract":
+            continue
+        for early in planned:
+            if early.order <= late.order or early.step.stage not in ("expand", "migrate"):
+                continue
+            shared = late.keys & early.keys
+            if shared:
+                kind, *names = sorted(shared)[0]
+                problems.append(
+                    f"{late.step.origin} ({late.step.sql[:60].rstrip()}) must run after blue is gone, but "
+                    f"{early.step.origin} ({early.step.sql[:60].rstrip()}) comes later in the release, runs "
+                    f"before green, and touches the same {kind} {'.'.join(n for n in names if n)}: moving one "
+                    f"past the other changes what the release does. Put a release boundary between them "
+                    f"(release the first, then the second with --since)."
+                )
+    if problems:
+        raise PlanError("reordering conflict:\n  " + "\n  ".join(dict.fromkeys(problems)))
+
+
+def _ordered(planned: list[_Planned]) -> list[Step]:
+    by_stage: dict[str, list[Step]] = {"expand": [], "migrate": [], "contract": []}
+    for p in planned:
+        by_stage[p.step.stage].append(p.step)
+    steps: list[Step] = []
+    for stage in ("expand", "migrate", *GATES, "contract"):
+        if stage in GATES:
+            steps.append(Step(id="", stage=stage, origin="", sql="", phase="gate", reason=GATE_TEXT[stage]))
+            continue
+        steps.extend(by_stage[stage])
+    counters: dict[str, int] = {}
+    for step in steps:
+        counters[step.stage] = counters.get(step.stage, 0) + 1
+        step.id = step.stage if step.stage in GATES else f"{step.stage}-{counters[step.stage]:03d}"
+    return steps
+
+
+def _fingerprint(schema: Schema) -> str:
+    import hashlib
+
+    return hashlib.sha256(snapshot.identity(schema).encode()).hexdigest()

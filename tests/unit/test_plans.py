@@ -1,0 +1,80 @@
+"""Plans of the releases in fixtures/plans/ match their golden plan.json / plan.md / error.txt."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrator.config import Settings
+from migrator.lint.engine import history_schema, lint_sources
+from migrator.plan.builder import build_plan
+from migrator.plan.markdown import render
+from migrator.plan.model import Plan, PlanError
+from migrator.sources import read_sources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = sorted(p for p in (ROOT / "fixtures" / "plans").iterdir() if p.is_dir())
+REGEN = bool(os.environ.get("BGMIGRATE_REGEN_GOLDEN"))
+
+
+def make_plan(case: Path) -> Plan:
+    options = tomllib.loads((case / "case.toml").read_text())
+    settings = Settings(cache=False, **options)
+    sources = read_sources([case / "migrations"], cwd=case)
+    history = history_schema(sources, settings)
+    result = lint_sources(sources, settings)
+    return build_plan(result, sources, settings, history)
+
+
+def _check(path: Path, text: str) -> None:
+    if REGEN:
+        path.write_text(text)
+    assert path.exists(), f"{path} missing: run with BGMIGRATE_REGEN_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{path} differs from the plan built now"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_plan_matches_golden(case: Path):
+    try:
+        plan = make_plan(case)
+    except PlanError as err:
+        _check(case / "error.txt", str(err) + "\n")
+        assert not (case / "plan.json").exists()
+        return
+    plan.tool_version = "golden"  # the golden files do not change with each release of bgmigrate
+    plan.seal()
+    _check(case / "plan.json", plan.to_json())
+    _check(case / "plan.md", render(plan))
+    assert not (case / "error.txt").exists()
+
+
+def test_plan_hash_detects_edits():
+    plan = make_plan(ROOT / "fixtures" / "plans" / "simple")
+    text = plan.to_json()
+    assert Plan.from_json(text).sha256 == plan.sha256
+    data = json.loads(text)
+    data["steps"][0]["sql"] = "DROP TABLE accounts;"
+    with pytest.raises(PlanError, match="edited after it was made"):
+        Plan.from_json(json.dumps(data))
+    with pytest.raises(PlanError, match="not a version 1"):
+        Plan.from_json('{"version": 2}')
+    with pytest.raises(PlanError, match="invalid JSON"):
+        Plan.from_json("{nope")
+
+
+def test_stages_are_in_order_with_gates_between():
+    plan = make_plan(ROOT / "fixtures" / "plans" / "simple")
+    stages = [s.stage for s in plan.steps]
+    order = ["expand", "migrate", "deploy-green", "switch", "decommission-blue", "contract"]
+    assert [s for s in order if s in stages] == sorted(set(stages), key=order.index)
+    assert stages == sorted(stages, key=order.index)
+    assert stages.count("deploy-green") == stages.count("switch") == stages.count("decommission-blue") == 1
