@@ -178,16 +178,22 @@ def build_plan(
         keys: set[tuple[str, ...]] = set().union(*(_object_keys(ch) for ch in changes))
         phase = r.phase
         recipe = None
+        target = None
         if len(changes) == 1:
-            recipe = find_recipe(changes[0], phase, ctx)
+            # recipes rewrite the statement as written: give them its text beside the parsed facts
+            target = Change(changes[0].op, changes[0].table, changes[0].column, {**changes[0].attrs})
+            target.attrs["statement"] = r.statement.sql
+            recipe = find_recipe(target, phase, ctx)
+        refusal = recipe.refusal(target, ctx) if recipe is not None and target is not None else None
         if (
             recipe is not None
-            and recipe.refusal(changes[0], ctx) is None
+            and target is not None
+            and refusal is None
             and phase in ("breaking", "expand", "contract")
         ):
-            planned.extend(_recipe_steps(recipe, changes[0], r, ctx, settings, order, keys, revisions))
+            planned.extend(_recipe_steps(recipe, target, r, ctx, settings, order, keys, revisions))
         elif phase == "breaking":
-            reason = recipe.refusal(changes[0], ctx) if recipe is not None else None
+            reason = refusal
             why = r.reason or "breaking change"
             errors.append(
                 f"{_origin(r, revisions)}: {r.statement.sql.strip()[:100]} is breaking ({why})"
@@ -221,6 +227,13 @@ def build_plan(
     ).seal()
 
 
+def _apply_sql(sql: str, schema: Schema, settings: Settings) -> None:
+    from ..sql.analyze import analyze_text
+
+    for st in analyze_text(sql, settings.dialect):
+        _apply(st.changes, schema)
+
+
 def _apply(changes: list[Change], schema: Schema) -> None:
     for ch in changes:
         schema.apply(ch, "plan")
@@ -240,9 +253,13 @@ def _recipe_steps(
     origin = _origin(r, revisions)
     out: list[_Planned] = []
     notes = list(parts.notes)
+    # Each part's lock facts are read against the schema as the parts before it left it (a SET NOT NULL
+    # after its CHECK was validated reads no rows on PostgreSQL 12+).
+    working = snapshot.copy(ctx.schema)
     for stage, items in (("expand", parts.expand), ("contract", parts.contract)):
         for part in items:
-            lock, effect, transactional, table = _facts(part.sql, ctx.schema, settings)
+            lock, effect, transactional, table = _facts(part.sql, working, settings)
+            _apply_sql(part.sql, working, settings)
             transactional = transactional and part.transactional
             lock_timeout, statement_timeout = _timeouts(lock, effect, transactional)
             step = Step(

@@ -127,6 +127,11 @@ class Schema:
             t = Table(name, created_in=unit)
             for col, facts in (a.get("columns") or {}).items():
                 t.columns[col] = Column(col, facts.get("type"), facts.get("nullable", True), facts.get("default"), unit)
+                # column-level PRIMARY KEY / UNIQUE are constraints like the table-level forms
+                if facts.get("primary_key"):
+                    t.constraints.append(Constraint(None, "primary_key", [col], True, None, unit))
+                elif facts.get("unique"):
+                    t.constraints.append(Constraint(None, "unique", [col], True, None, unit))
             for c in a.get("constraints") or []:
                 t.constraints.append(
                     Constraint(
