@@ -47,10 +47,12 @@ class _Planned:
 
 
 def _object_keys(change: Change) -> set[tuple[str, ...]]:
-    """The objects a change creates, removes or redefines (names compared for reordering)."""
+    """The objects a change creates, removes or redefines (names compared for reordering), and
+    ("uses", table) for the table it works on: a step on a table conflicts with a later rename,
+    drop or re-creation of that table."""
     a = change.attrs
     t = change.table or ""
-    keys: set[tuple[str, ...]] = set()
+    keys: set[tuple[str, ...]] = {("uses", t)} if t else set()
     if change.column:
         keys.add(("column", t, change.column))
     if a.get("new_name") and change.op == Op.RENAME_COLUMN:
@@ -179,9 +181,10 @@ def build_plan(
         phase = r.phase
         recipe = None
         target = None
-        if len(changes) == 1:
+        single = _single_change(changes, r)
+        if single is not None:
             # recipes rewrite the statement as written: give them its text beside the parsed facts
-            target = Change(changes[0].op, changes[0].table, changes[0].column, {**changes[0].attrs})
+            target = Change(single.op, single.table, single.column, {**single.attrs})
             target.attrs["statement"] = r.statement.sql
             recipe = find_recipe(target, phase, ctx)
         refusal = recipe.refusal(target, ctx) if recipe is not None and target is not None else None
@@ -197,8 +200,11 @@ def build_plan(
             why = r.reason or "breaking change"
             errors.append(
                 f"{_origin(r, revisions)}: {r.statement.sql.strip()[:100]} is breaking ({why})"
-                + (f"; {reason}" if reason else "; no recipe can make it safe")
-                + f". Manual alternative: {_manual_alternatives(changes[0])}"
+                + (
+                    f"; {reason}"  # a recipe's refusal names its own alternative
+                    if reason
+                    else f"; no recipe can make it safe. Manual alternative: {_manual_alternatives(changes[0])}"
+                )
             )
         else:
             stage = {"expand": "expand", "neutral": "expand", "migrate": "migrate", "contract": "contract"}[phase]
@@ -225,6 +231,17 @@ def build_plan(
         steps=steps,
         tool_version=__version__,
     ).seal()
+
+
+def _single_change(changes: list[Change], r: StatementResult) -> Change | None:
+    """The one change a recipe would rewrite: the statement's only change, or the rename in a MySQL
+    ``CHANGE old new <same definition>`` (which also restates the unchanged type)."""
+    if len(changes) == 1:
+        return changes[0]
+    if len(changes) == 2 and changes[1].op == Op.RENAME_COLUMN and changes[1].get("via") == "change":
+        same_type = r.changes[0].get("phase") == "neutral" if r.changes else False
+        return changes[1] if same_type else None
+    return None
 
 
 def _apply_sql(sql: str, schema: Schema, settings: Settings) -> None:
@@ -302,25 +319,34 @@ def _recipe_steps(
 
 def _check_reordering(planned: list[_Planned], result: LintResult) -> None:
     """A contract step moves after every expand/migrate step; refuse when that changes meaning."""
-    problems = []
+    problems: dict[tuple[int, int], str] = {}
+    statements = result.statements
     for late in planned:
         if late.step.stage != "contract":
             continue
         for early in planned:
             if early.order <= late.order or early.step.stage not in ("expand", "migrate"):
                 continue
-            shared = late.keys & early.keys
-            if shared:
-                kind, *names = sorted(shared)[0]
-                problems.append(
-                    f"{late.step.origin} ({late.step.sql[:60].rstrip()}) must run after blue is gone, but "
-                    f"{early.step.origin} ({early.step.sql[:60].rstrip()}) comes later in the release, runs "
-                    f"before green, and touches the same {kind} {'.'.join(n for n in names if n)}: moving one "
-                    f"past the other changes what the release does. Put a release boundary between them "
-                    f"(release the first, then the second with --since)."
-                )
+            if (late.order, early.order) in problems:
+                continue
+            shared = (late.keys & early.keys) - {k for k in late.keys if k[0] == "uses"}
+            # a step that works on a table, and a later step that renames, drops or re-creates it
+            shared |= {("table", k[1]) for k in late.keys if k[0] == "uses"} & early.keys
+            shared |= {("table", k[1]) for k in early.keys if k[0] == "uses"} & late.keys
+            if not shared:
+                continue
+            kind, *names = sorted(shared)[0]
+            first = " ".join(statements[late.order].statement.sql.split())[:70]
+            second = " ".join(statements[early.order].statement.sql.split())[:70]
+            problems[(late.order, early.order)] = (
+                f"{late.step.origin} ({first}) has contract work that runs after blue is gone, but "
+                f"{early.step.origin} ({second}) comes later in the release, runs before green, and touches "
+                f"the same {kind} {'.'.join(n for n in names if n)}: moving one past the other changes what "
+                f"the release does. Put a release boundary between them (release the first, then the second "
+                f"with --since)."
+            )
     if problems:
-        raise PlanError("reordering conflict:\n  " + "\n  ".join(dict.fromkeys(problems)))
+        raise PlanError("reordering conflict:\n  " + "\n  ".join(problems.values()))
 
 
 def _ordered(planned: list[_Planned]) -> list[Step]:
