@@ -78,3 +78,57 @@ def test_stages_are_in_order_with_gates_between():
     assert [s for s in order if s in stages] == sorted(set(stages), key=order.index)
     assert stages == sorted(stages, key=order.index)
     assert stages.count("deploy-green") == stages.count("switch") == stages.count("decommission-blue") == 1
+
+
+def _cli(cwd: Path, *args: str):
+    from typer.testing import CliRunner
+
+    from migrator.cli import app
+
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def test_plan_command_writes_the_plan_and_the_review_document(tmp_path: Path):
+    case = ROOT / "fixtures" / "plans" / "rename_column"
+    res = _cli(
+        case,
+        "plan",
+        "migrations",
+        "--since",
+        "0001_base.sql",
+        "-o",
+        str(tmp_path / "plan.json"),
+        "--markdown",
+        str(tmp_path / "plan.md"),
+    )
+    assert res.exit_code == 0, res.output
+    plan = Plan.from_json((tmp_path / "plan.json").read_text())
+    assert [s.stage for s in plan.steps if s.recipe == "rename_column"][:2] == ["expand", "expand"]
+    assert "## Gate: switch" in (tmp_path / "plan.md").read_text()
+    ok = _cli(tmp_path, "verify-plan", "plan.json")
+    assert ok.exit_code == 0 and "ok (sha256" in ok.output
+
+
+def test_plan_command_refuses_with_exit_2(tmp_path: Path):
+    for case, message in (("conflict", "reordering conflict"), ("no_recipe", "cannot be planned")):
+        res = _cli(
+            ROOT / "fixtures" / "plans" / case,
+            "plan",
+            "migrations",
+            "--since",
+            "0001_base.sql",
+            "-o",
+            str(tmp_path / f"{case}.json"),
+        )
+        assert res.exit_code == 2 and message in res.output, res.output
+        assert not (tmp_path / f"{case}.json").exists()  # nothing written
+    (tmp_path / "junk.json").write_text("{}")
+    res = _cli(tmp_path, "verify-plan", "junk.json")
+    assert res.exit_code == 2 and "not a version 1 bgmigrate plan" in res.output
+    res = _cli(tmp_path, "verify-plan", "missing.json")
+    assert res.exit_code == 2 and "cannot read missing.json" in res.output
