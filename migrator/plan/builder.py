@@ -97,10 +97,13 @@ def _facts(sql: str, schema: Schema, settings: Settings) -> tuple[str | None, st
     return lock, effect, transactional, table
 
 
-def _timeouts(lock: str | None, effect: str, transactional: bool) -> tuple[str | None, str | None]:
-    """lock_timeout for anything that queues for a table lock; a short statement_timeout only for
-    catalog-only steps (a scan, rewrite or index build takes as long as the table is big)."""
-    lock_timeout = LOCK_TIMEOUT if lock else None
+def _timeouts(
+    lock: str | None, effect: str, transactional: bool, mysql_ddl: bool = False
+) -> tuple[str | None, str | None]:
+    """lock_timeout for anything that queues for a table lock (on MySQL every DDL statement waits
+    for a metadata lock: the runner sets lock_wait_timeout from it); a short statement_timeout only
+    for catalog-only steps (a scan, rewrite or index build takes as long as the table is big)."""
+    lock_timeout = LOCK_TIMEOUT if lock or mysql_ddl else None
     statement_timeout = INSTANT_STATEMENT_TIMEOUT if lock and effect == "none" and transactional else None
     return lock_timeout, statement_timeout
 
@@ -129,7 +132,7 @@ def _statement_step(
 ) -> Step:
     sql = result.statement.sql.strip()
     lock, effect, transactional, table = _facts(sql, schema, settings)
-    lock_timeout, statement_timeout = _timeouts(lock, effect, transactional)
+    lock_timeout, statement_timeout = _timeouts(lock, effect, transactional, _mysql_ddl(sql, settings))
     return Step(
         id="",
         stage=stage,
@@ -233,6 +236,14 @@ def build_plan(
     ).seal()
 
 
+def _mysql_ddl(sql: str, settings: Settings) -> bool:
+    """A MySQL statement that takes a metadata lock on a table (DDL, not a data change)."""
+    if settings.dialect != "mysql":
+        return False
+    word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return word in ("ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "OPTIMIZE")
+
+
 def _single_change(changes: list[Change], r: StatementResult) -> Change | None:
     """The one change a recipe would rewrite: the statement's only change, or the rename in a MySQL
     ``CHANGE old new <same definition>`` (which also restates the unchanged type)."""
@@ -278,7 +289,7 @@ def _recipe_steps(
             lock, effect, transactional, table = _facts(part.sql, working, settings)
             _apply_sql(part.sql, working, settings)
             transactional = transactional and part.transactional
-            lock_timeout, statement_timeout = _timeouts(lock, effect, transactional)
+            lock_timeout, statement_timeout = _timeouts(lock, effect, transactional, _mysql_ddl(part.sql, settings))
             step = Step(
                 id="",
                 stage=stage,
