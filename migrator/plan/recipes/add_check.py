@@ -19,25 +19,14 @@ MySQL has no NOT VALID: ``ADD CHECK`` always copies the table to check it, and
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
 from ...sql.changes import Change, Op
+from .applicability import new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .index import (
-    alter_action,
-    bare,
-    choose_name,
-    new_in_release,
-    no_text_reason,
-    quote_ident,
-    refuse,
-    statement_text,
-    taken_names,
-)
-
-_UNNAMED = re.compile(r"^ADD\s+(?=CHECK\b|FOREIGN\s+KEY\b)", re.I)
-_NAMED = re.compile(r'^ADD\s+CONSTRAINT\s+("(?:[^"]|"")*"|`(?:[^`]|``)*`|[\w$]+)\s+', re.I)
+from .names import bare, choose_name, taken_names
+from .not_valid import named_action, validate_part
+from .sqltext import no_text_reason, statement_text
 
 MYSQL_CHECK_REFUSAL = (
     "MySQL cannot add a CHECK constraint without checking every row in a table copy that blocks writes "
@@ -63,35 +52,6 @@ def default_check_name(ctx: RecipeContext, table: str, expression: str | None) -
             names = set()
         column = names.pop() if len(names) == 1 else None
     return choose_name(bare(table), column, "check", taken_names(ctx, table))
-
-
-def named_action(change: Change, ctx: RecipeContext, default_name: str) -> tuple[str, str, str] | None:
-    """``(table as written, action with a CONSTRAINT name, name as SQL)`` of the constraint's action.
-
-    An unnamed constraint gets ``default_name``: later steps (VALIDATE, abort) must name it."""
-    text = statement_text(change)
-    if text is None:
-        return None
-    found = alter_action(change, text, ctx.dialect)
-    if found is None:
-        return None
-    written, action = found
-    named = _NAMED.match(action)
-    if named:
-        return written, action, named.group(1)
-    if not _UNNAMED.match(action):
-        return None
-    name = quote_ident(change.get("constraint") or default_name, ctx.dialect)
-    return written, _UNNAMED.sub(f"ADD CONSTRAINT {name} ", action, count=1), name
-
-
-def validate_part(table: str, name: str, what: str) -> Part:
-    return Part(
-        f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};",
-        f"checks the rows that existed before the NOT VALID add, in its own transaction under SHARE UPDATE "
-        f"EXCLUSIVE (reads and writes go on); after the release's data changes, so rows it fixes count; fails, "
-        f"changing nothing, if a row breaks the {what}",
-    )
 
 
 class AddCheck(Recipe):

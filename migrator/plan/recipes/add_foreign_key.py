@@ -20,20 +20,12 @@ import re
 from typing import ClassVar
 
 from ...sql.changes import Change, Op
-from .add_check import named_action, validate_part
+from .applicability import new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .index import (
-    QNAME,
-    bare,
-    choose_name,
-    mysql_online,
-    new_in_release,
-    no_text_reason,
-    quote_ident,
-    refuse,
-    statement_text,
-    taken_names,
-)
+from .mysql_online import mysql_online
+from .names import bare, choose_name, quote_ident, taken_names
+from .not_valid import named_action, validate_part
+from .sqltext import QNAME, no_text_reason, statement_text
 
 _FK_COLUMNS = re.compile(r"\bFOREIGN\s+KEY\s*(?:[\w$`\"]+\s*)?\(([^)]*)\)", re.I)
 _REFERENCES = re.compile(rf"\bREFERENCES\s+({QNAME})\s*(?:\(([^)]*)\))?", re.I)

@@ -19,20 +19,13 @@ from typing import ClassVar
 
 from ...sql.changes import Change, Op
 from ..model import Backfill
+from .applicability import new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .index import (
-    alter_action,
-    at_least,
-    is_mariadb,
-    new_in_release,
-    no_text_reason,
-    pyformat_safe,
-    quote_ident,
-    refuse,
-    statement_text,
-    table_sql,
-)
-from .set_not_null import not_null_contract
+from .mysql_online import mysql_online, mysql_online_clause
+from .names import quote_ident, table_sql
+from .not_null import not_null_contract
+from .sqltext import alter_action, no_text_reason, pyformat_safe, statement_text
+from .versions import at_least, mysql_instant_add_at
 
 NO_VALUE = (
     "a NOT NULL column without a default needs a value for existing rows: add DEFAULT … or a backfill UPDATE in "
@@ -90,15 +83,6 @@ def _column_parts(action: str, column: str, dialect: str) -> tuple[str, str, str
     restated = original.copy()
     restated.set("position", None)
     return relaxed.sql(dialect=dialect), default, restated.sql(dialect=dialect)
-
-
-def _mysql_add_algorithm(ctx: RecipeContext, positioned: bool) -> str:
-    """INSTANT when the server can add the column without a rebuild, else an in-place rebuild."""
-    if is_mariadb(ctx):
-        instant = at_least(ctx, 10, 4) or (at_least(ctx, 10, 3) and not positioned)
-    else:
-        instant = ctx.version >= (8, 0, 29) or (ctx.version >= (8, 0, 12) and not positioned)
-    return "ALGORITHM=INSTANT" if instant else "ALGORITHM=INPLACE, LOCK=NONE"
 
 
 class AddRequiredColumn(Recipe):
@@ -176,7 +160,7 @@ class AddRequiredColumn(Recipe):
         ]
         if ctx.dialect == "mysql":
             set_default = default if default.startswith("(") else f"({default})"
-            algorithm = _mysql_add_algorithm(ctx, bool(change.get("position")))
+            algorithm = mysql_online_clause(mysql_instant_add_at(ctx.version, bool(change.get("position"))))
             expand = [
                 Part(
                     f"ALTER TABLE {table} ADD COLUMN {relaxed}, {algorithm};",
@@ -194,7 +178,7 @@ class AddRequiredColumn(Recipe):
             ]
             contract = [
                 Part(
-                    f"ALTER TABLE {table} MODIFY COLUMN {restated}, ALGORITHM=INPLACE, LOCK=NONE;",
+                    mysql_online(f"ALTER TABLE {table} MODIFY COLUMN {restated}"),
                     "after blue is gone: the column as the release defines it, NOT NULL; InnoDB rebuilds the table "
                     "in place while green reads and writes",
                     transactional=False,

@@ -28,25 +28,13 @@ from typing import ClassVar
 
 from ...sql.changes import Change, Op
 from ..model import PlanError
+from .applicability import new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .index import (
-    alter_action,
-    bare,
-    choose_name,
-    index_sql_name,
-    invalid_index_guard,
-    mysql_index_statement,
-    mysql_online,
-    new_in_release,
-    no_text_reason,
-    quote_ident,
-    quote_table,
-    refuse,
-    retry_note,
-    statement_text,
-    taken_names,
-)
-from .set_not_null import not_null_contract
+from .index_builds import invalid_index_guard, mysql_index_statement, retry_note
+from .mysql_online import mysql_drop_index, mysql_online
+from .names import bare, choose_name, index_sql_name, pg_unquote, quote_ident, quote_ident_table, taken_names
+from .not_null import not_null_contract
+from .sqltext import alter_action, no_text_reason, statement_text
 
 _CONSTRAINT = re.compile(
     r'^ADD\s+(?:CONSTRAINT\s+(?P<name>"(?:[^"]|"")*"|[\w$]+)\s+)?(?P<kind>UNIQUE|PRIMARY\s+KEY)\s*'
@@ -55,10 +43,6 @@ _CONSTRAINT = re.compile(
     re.I | re.S,
 )
 _DEFERRAL = re.compile(r"^(?:NOT\s+DEFERRABLE|DEFERRABLE|INITIALLY\s+(?:DEFERRED|IMMEDIATE))\b\s*", re.I)
-
-
-def _unquote(name: str) -> str:
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
 
 
 class _Parsed:
@@ -86,7 +70,7 @@ class _Parsed:
 
     @property
     def column_names(self) -> list[str]:
-        return [_unquote(c.strip()) for c in self.columns.split(",") if c.strip()]
+        return [pg_unquote(c.strip()) for c in self.columns.split(",") if c.strip()]
 
 
 class AddUnique(Recipe):
@@ -149,7 +133,7 @@ class AddUnique(Recipe):
         p = _Parsed(*found)
         table = change.table or ""
         if p.name:
-            name = _unquote(p.name)
+            name = pg_unquote(p.name)
         elif p.primary:
             name = choose_name(bare(table), None, "pkey", taken_names(ctx, table))
         else:
@@ -171,7 +155,7 @@ class AddUnique(Recipe):
             "then on blue's inserts and updates that would duplicate a key fail. That is safe only if blue never "
             "writes duplicates; if it might, move the build to contract too, after decommission-blue (green then "
             "runs without the index until contract: no ON CONFLICT on these columns meanwhile).",
-            retry_note(qualified, quote_table(table, "postgres"), "unique index build"),
+            retry_note(qualified, quote_ident_table(table, "postgres"), "unique index build"),
             f"A duplicate already there (or written by blue before the build catches up) makes the build fail: "
             f"find them with SELECT {p.columns}, count(*) FROM {p.table} GROUP BY {p.columns} HAVING count(*) > 1, "
             "fix them, drop the INVALID index, and build again.",
@@ -228,7 +212,7 @@ class AddUnique(Recipe):
                         sql,
                         "InnoDB builds the unique index in place while blue reads and writes; LOCK=NONE refuses "
                         "rather than fall back to a blocking table copy",
-                        abort=f"ALTER TABLE {table} DROP INDEX {index}, ALGORITHM=INPLACE, LOCK=NONE;",
+                        abort=mysql_drop_index(table, index),
                         transactional=False,
                     )
                 ],

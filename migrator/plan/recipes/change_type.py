@@ -23,36 +23,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from ...lint.classify import BREAKING, CONTRACT
 from ...sql.changes import Op
 from ...sql.types import compare_types
 from ..model import Backfill
+from .applicability import ensure_buildable
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .rename_column import (
-    BREAKING,
-    MY,
-    PG,
-    add_column_type,
-    column_refusal,
-    ensure_buildable,
-    has_equality,
-    in_schema_of,
-    mysql_instant_add,
-    mysql_instant_drop,
-    mysql_online,
-    mysql_rename_column,
-    object_name,
-    pg_add_not_null,
-    pg_execute_function,
-    quote,
-    quote_table,
-    split_table,
-    unseen_objects_note,
-)
+from .column_copy import add_column_type, column_refusal, has_equality, unseen_objects_note
+from .mysql_online import mysql_online_clause
+from .names import MY, PG, generated_name, in_schema_of, quote, quote_table, split_table
+from .not_null import pg_add_not_null
+from .versions import mysql_instant_add, mysql_instant_drop, mysql_rename_column, pg_execute_function
 
 if TYPE_CHECKING:
     from ...sql.changes import Change
 
-CONTRACT = "contract"
 _OURS = ("narrowing", "incompatible", "unknown")  # same / widening are not breaking: no recipe needed
 
 
@@ -215,7 +200,7 @@ class _Retype:
         d = PG
         t, c, s = quote_table(self.table, d), quote(self.column, d), quote(self.shadow, d)
         _, bare = split_table(self.table)
-        fn_name = object_name(d, "retype", bare, self.column)
+        fn_name = generated_name(d, "retype", bare, self.column)
         fn, trg = in_schema_of(self.table, fn_name, d), quote(fn_name, d)
         conversion = self._conversion(d)
         function = (
@@ -250,7 +235,7 @@ class _Retype:
         )
         contract: list[Part] = []
         if not self.nullable:
-            check = object_name(d, bare, self.column, "not_null")
+            check = generated_name(d, bare, self.column, "not_null")
             add_check, validate, set_not_null = pg_add_not_null(self.table, self.column, check, d)
             contract.append(Part(";\n".join([*swap, add_check]), reason))
             contract.append(Part(validate, f"proves {self.column} has no NULL (a scan; writes go on)"))
@@ -273,11 +258,11 @@ class _Retype:
         d = MY
         t, c, s = quote_table(self.table, d), quote(self.column, d), quote(self.shadow, d)
         _, bare = split_table(self.table)
-        ins = quote(object_name(d, "retype", bare, self.column, "ins"), d)
-        upd = quote(object_name(d, "retype", bare, self.column, "upd"), d)
-        add = mysql_online(mysql_instant_add(ctx.version))
-        drop = mysql_online(mysql_instant_drop(ctx.version))
-        both = mysql_online(mysql_instant_add(ctx.version) and mysql_instant_drop(ctx.version))
+        ins = quote(generated_name(d, "retype", bare, self.column, "ins"), d)
+        upd = quote(generated_name(d, "retype", bare, self.column, "upd"), d)
+        add = mysql_online_clause(mysql_instant_add(ctx.version))
+        drop = mysql_online_clause(mysql_instant_drop(ctx.version))
+        both = mysql_online_clause(mysql_instant_add(ctx.version) and mysql_instant_drop(ctx.version))
         conversion = self._conversion(d)
         expand = [
             Part(

@@ -1,16 +1,5 @@
 """Index builds and drops without blocking writes: ``CONCURRENTLY`` (PostgreSQL), ``ALGORITHM=INPLACE,
-LOCK=NONE`` (MySQL).
-
-This module also holds the small text helpers the constraint recipes share (statement text,
-identifier quoting, PostgreSQL's default object names, the INVALID-index guard): the recipes
-package has one module per recipe and no room for a helpers module of its own.
-
-Recipes reuse the author's own text for definitions (index method, ``WHERE``, ``INCLUDE``,
-``REFERENCES … ON DELETE``, a column's ``COLLATE``) because the parsed
-:class:`~migrator.sql.changes.Change` does not keep them. The text comes from
-``change.attrs["statement"]`` (:data:`STATEMENT_ATTR`); a recipe that needs it and does not
-get it refuses rather than drop part of the definition.
-"""
+LOCK=NONE`` (MySQL)."""
 
 from __future__ import annotations
 
@@ -19,321 +8,44 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ...sql.changes import Change, Op
 from ..model import PlanError
+from .applicability import PLAN_UNIT, new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
+from .index_builds import invalid_index_guard, mysql_index_statement, retry_note
+from .mysql_online import mysql_drop_index
+from .names import (
+    bare,
+    choose_name,
+    index_column_names,
+    index_sql_name,
+    pg_object_name,
+    quote_ident,
+    quote_ident_table,
+    taken_names,
+)
+from .names import pg_object_name as object_name
+from .sqltext import ALTER_TABLE, ON_TABLE, alter_action, clean_sql, no_text_reason, pyformat_safe, statement_text
 
 if TYPE_CHECKING:
     from ...schema.model import Table
 
-# ---- shared helpers ------------------------------------------------------------------------------
-
-STATEMENT_ATTR = "statement"
-"""Key of the statement's SQL text in ``Change.attrs``: set by whoever hands the change to a recipe."""
-
-PLAN_UNIT = "plan"
-"""The unit the planner replays the release under: a table created there is new to blue."""
-
-NAME_MAX = 63  # PostgreSQL's NAMEDATALEN - 1; MySQL allows 64
-
-# PostgreSQL's reserved key words (and the ones that can only be function or type names), plus a
-# few MySQL ones: an identifier spelled like one of these is quoted.
-_RESERVED_WORDS = """
-    ALL ANALYSE ANALYZE AND ANY ARRAY AS ASC ASYMMETRIC AUTHORIZATION BINARY BOTH CASE CAST CHECK
-    COLLATE COLLATION COLUMN CONCURRENTLY CONSTRAINT CREATE CROSS CURRENT_CATALOG CURRENT_DATE
-    CURRENT_ROLE CURRENT_SCHEMA CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DEFAULT DEFERRABLE DESC
-    DISTINCT DO ELSE END EXCEPT FALSE FETCH FOR FOREIGN FREEZE FROM FULL GRANT GROUP HAVING ILIKE
-    IN INITIALLY INNER INTERSECT INTO IS ISNULL JOIN LATERAL LEADING LEFT LIKE LIMIT LOCALTIME
-    LOCALTIMESTAMP NATURAL NOT NOTNULL NULL OFFSET ON ONLY OR ORDER OUTER OVERLAPS PLACING PRIMARY
-    REFERENCES RETURNING RIGHT SELECT SESSION_USER SIMILAR SOME SYMMETRIC SYSTEM_USER TABLE
-    TABLESAMPLE THEN TO TRAILING TRUE UNION UNIQUE USER USING VARIADIC VERBOSE WHEN WHERE WINDOW
-    WITH CHANGE CONDITION DATABASE DELETE DIV INDEX INSERT INTERVAL KEY KEYS LOCK MOD OPTION RANGE
-    READ REGEXP RENAME REPLACE RLIKE SCHEMA SET SHOW UPDATE USAGE VALUES WRITE
-"""
-_RESERVED = frozenset(_RESERVED_WORDS.split())
-_PG_PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
-_MY_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
-_LEX = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>--[^\n]*|/\*.*?\*/)
-  | (?P<dollar>\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)\$)
-  | (?P<string>[EeNnBbXx]?'(?:[^'\\]|''|\\.)*')
-  | (?P<qident>"(?:[^"]|"")*"|`(?:[^`]|``)*`)
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|[\w$]+)'
-QNAME = rf"{_NAME}(?:\s*\.\s*{_NAME})?"
-_ALTER_TABLE = re.compile(rf"^ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?({QNAME})\s+(.*)$", re.I | re.S)
-_MYSQL_OPTION = re.compile(r"^(?:ALGORITHM|LOCK)\s*=?\s*\w+$", re.I)
-_COMPARED = ("constraint", "kind", "columns", "expression", "index", "references", "unique", "new_name")
-
-
-def clean_sql(sql: str) -> str:
-    """``sql`` without comments or a trailing ``;``, whitespace outside literals collapsed to one space."""
-    out: list[str] = []
-    for m in _LEX.finditer(sql):
-        if m.lastgroup in ("ws", "comment"):
-            if out and out[-1] != " ":
-                out.append(" ")
-        else:
-            out.append(m.group(0))
-    return "".join(out).strip().rstrip(";").strip()
-
-
-def statement_text(change: Change) -> str | None:
-    """The SQL of the statement ``change`` came from, cleaned, when the caller passed it."""
-    text = change.get(STATEMENT_ATTR)
-    return clean_sql(text) if isinstance(text, str) and text.strip() else None
-
-
-def no_text_reason(what: str) -> str:
-    return (
-        f"the statement's text is needed to carry over {what} (the parsed change does not keep it); "
-        f"pass it as change.attrs[{STATEMENT_ATTR!r}]"
-    )
-
-
-def quote_ident(name: str, dialect: str) -> str:
-    """``name`` as an identifier: quoted only when it has to be."""
-    plain = _MY_PLAIN if dialect == "mysql" else _PG_PLAIN
-    if plain.match(name) and name.upper() not in _RESERVED:
-        return name
-    if dialect == "mysql":
-        return "`" + name.replace("`", "``") + "`"
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_table(name: str, dialect: str) -> str:
-    """A (possibly schema-qualified) normalized table name as SQL."""
-    return ".".join(quote_ident(part, dialect) for part in name.split(".", 1))
-
-
-def bare(name: str) -> str:
-    """The object's own name, without its schema."""
-    return name.rsplit(".", 1)[-1]
-
-
-def schema_of(table: str | None) -> str | None:
-    return table.split(".", 1)[0] if table and "." in table else None
-
-
-def literal(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def pyformat_safe(sql: str) -> str:
-    """Backfill SQL is a pyformat template (``%(lo)s``): a literal ``%`` must be doubled."""
-    return sql.replace("%", "%%")
-
-
-def object_name(name1: str, name2: str | None, label: str) -> str:
-    """PostgreSQL's ``makeObjectName``: ``name1_name2_label`` trimmed to 63 bytes, longer part first."""
-    overhead = len(label) + 1 + (1 if name2 else 0)
-    n1, n2 = len(name1), len(name2 or "")
-    while n1 + n2 > NAME_MAX - overhead:
-        if n1 > n2:
-            n1 -= 1
-        else:
-            n2 -= 1
-    parts = [name1[:n1]] + ([name2[:n2]] if name2 else []) + [label]
-    return "_".join(parts)
-
-
-def choose_name(name1: str, name2: str | None, label: str, taken: set[str]) -> str:
-    """PostgreSQL's ``ChooseRelationName``: the default name, with 1, 2, ... after the label if taken."""
-    name = object_name(name1, name2, label)
-    n = 0
-    while name in taken:
-        n += 1
-        name = object_name(name1, name2, f"{label}{n}")
-    return name
-
-
-def taken_names(ctx: RecipeContext, table: str | None) -> set[str]:
-    """Constraint and index names the schema knows on ``table`` (and index names anywhere)."""
-    names = set(ctx.schema.index_table)
-    t = ctx.schema.table(table)
-    if t is not None:
-        names |= {c.name for c in t.constraints if c.name}
-        names |= set(t.indexes)
-    return names
-
-
-def new_in_release(ctx: RecipeContext, table: str | None) -> bool:
-    """The table was created earlier in the release being planned: blue never saw it."""
-    t = ctx.schema.table(table)
-    return t is not None and t.created_in == PLAN_UNIT
-
-
-def at_least(ctx: RecipeContext, major: int, minor: int = 0) -> bool:
-    return ctx.version[:2] >= (major, minor)
-
-
-def is_mariadb(ctx: RecipeContext) -> bool:
-    """MySQL dialect with a MariaDB version number (10.x, 11.x)."""
-    return ctx.dialect == "mysql" and ctx.version[0] >= 10
-
-
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """``text`` split on ``sep`` outside parentheses, strings and quoted identifiers."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    for m in _LEX.finditer(text):
-        ch = m.group(0)
-        if m.lastgroup != "other":
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start : m.start()].strip())
-            start = m.end()
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
-
-
-def _same(a: Change, b: Change) -> bool:
-    return a.op == b.op and a.table == b.table and a.column == b.column and all(a.get(k) == b.get(k) for k in _COMPARED)
-
-
-def alter_action(change: Change, sql: str, dialect: str) -> tuple[str, str] | None:
-    """``(table as written, action text)`` of the ``ALTER TABLE`` action ``change`` came from.
-
-    MySQL ``ALGORITHM=`` / ``LOCK=`` options are left out (recipes state their own). With several
-    actions, each is read on its own and compared with ``change``.
-    """
-    m = _ALTER_TABLE.match(sql)
-    if m is None:
-        return None
-    table_text, body = m.group(1), m.group(2)
-    actions = [a for a in split_top_level(body) if not _MYSQL_OPTION.match(a)]
-    if len(actions) == 1:
-        return table_text, actions[0]
-    from ...sql.analyze import analyze_text
-
-    found = []
-    for action in actions:
-        statements = analyze_text(f"ALTER TABLE {table_text} {action}", dialect)
-        changes = [c for st in statements for c in st.changes]
-        if len(changes) == 1 and _same(changes[0], change):
-            found.append(action)
-    return (table_text, found[0]) if len(found) == 1 else None
-
-
-def table_sql(change: Change, ctx: RecipeContext, written: str | None = None) -> str:
-    """The table as the author wrote it when known (MySQL table names can be case-sensitive)."""
-    if written:
-        return written
-    return quote_table(change.table or "", ctx.dialect)
-
-
-def index_sql_name(index: str, table: str | None, dialect: str) -> str:
-    """An index name as SQL; in PostgreSQL an index lives in its table's schema."""
-    if "." in index or dialect == "mysql":
-        return quote_table(index, dialect)
-    schema = schema_of(table)
-    return quote_table(f"{schema}.{index}" if schema else index, dialect)
-
-
-def invalid_index_guard(index: str) -> str:
-    """A read-only statement that fails while ``index`` is INVALID (a failed CONCURRENTLY build).
-
-    ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` run again over an INVALID leftover "succeeds" without
-    building anything; this check turns that into an error whose message says what to do. It is a
-    plain ``SELECT`` (no ``DO`` block), so it runs anywhere and takes no table lock. The cast
-    depends on the row, so it only fails when an INVALID row is found.
-    """
-    message = (
-        "bgmigrate: index ' || indexrelid::regclass::text || ' is INVALID (its CREATE INDEX CONCURRENTLY "
-        "failed): DROP INDEX CONCURRENTLY IF EXISTS it, fix the cause, run the build again"
-    )
-    return (
-        f"SELECT CAST('{message}' AS integer) FROM pg_index "
-        f"WHERE indexrelid = {literal(index)}::regclass AND NOT indisvalid;"
-    )
-
-
-def retry_note(index: str, table: str, what: str) -> str:
-    return (
-        f"If the {what} fails (lock timeout, deadlock, cancel{', duplicate key' if 'unique' in what else ''}), "
-        f"PostgreSQL leaves an INVALID index {index} behind: writes keep maintaining it, queries ignore it, and "
-        "running the build again would skip it (IF NOT EXISTS). The guard step right after the build fails while "
-        f"the index is INVALID. Detect: SELECT indexrelid::regclass FROM pg_index WHERE indrelid = "
-        f"{literal(table)}::regclass AND NOT indisvalid; clean: DROP INDEX CONCURRENTLY IF EXISTS {index}; then "
-        "fix the cause and run the build again."
-    )
-
-
-def mysql_online(sql: str, alter: bool = True) -> str:
-    """A MySQL DDL statement that must not fall back to a blocking table copy."""
-    clause = ", ALGORITHM=INPLACE, LOCK=NONE" if alter else " ALGORITHM=INPLACE LOCK=NONE"
-    return f"{sql}{clause};"
-
-
-def mysql_drop_index(table: str, index: str) -> str:
-    """``ALTER TABLE … DROP INDEX`` (MariaDB's ``DROP INDEX … ON`` takes no ALGORITHM clause)."""
-    return mysql_online(f"ALTER TABLE {table} DROP INDEX {index}")
-
-
-def index_column_names(columns: list[str]) -> list[str]:
-    """The names PostgreSQL's ``ChooseIndexColumnNames`` uses: a column, a function's name, or ``expr``."""
-    out = []
-    for col in columns:
-        text = col.strip()
-        m = re.match(r'^("(?:[^"]|"")*"|[\w$]+)(\s+(?:ASC|DESC|NULLS\s+(?:FIRST|LAST))\b.*)?$', text, re.I)
-        if m:
-            name = m.group(1)
-            out.append(name[1:-1].replace('""', '"') if name.startswith('"') else name.lower())
-            continue
-        f = re.match(r"^([\w$]+)\s*\(", text)
-        out.append(f.group(1).lower() if f else "expr")
-    return out
-
-
-def refuse(reason: str) -> PlanError:
-    return PlanError(reason)
-
+# The recipes, and helpers that lived here before the helper modules (still importable from here).
+__all__ = [
+    "CreateIndex",
+    "DropIndex",
+    "alter_action",
+    "choose_name",
+    "clean_sql",
+    "index_column_names",
+    "object_name",
+    "pyformat_safe",
+    "quote_ident",
+]
 
 # ---- CREATE INDEX --------------------------------------------------------------------------------
 
 _CREATE_INDEX = re.compile(r"^(CREATE\s+(?:UNIQUE\s+)?INDEX)(?:\s+CONCURRENTLY)?(?:\s+IF\s+NOT\s+EXISTS)?\b", re.I)
 _CREATE_INDEX_HEAD = re.compile(r"^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(?=ON\b)", re.I)
 _ON_ONLY = re.compile(r"\bON\s+ONLY\b", re.I)
-_MY_INDEX_OPTION = re.compile(r"\s+(?:ALGORITHM|LOCK)\s*=?\s*\w+", re.I)
-_MY_ADD_INDEX = re.compile(
-    r"^ADD\s+(?:UNIQUE(?:\s+(?:INDEX|KEY))?|(?:FULLTEXT\s+|SPATIAL\s+)?(?:INDEX|KEY))\s*(?=\()", re.I
-)
-
-
-def mysql_index_statement(change: Change, ctx: RecipeContext, text: str) -> tuple[str, str, str]:
-    """``(online SQL, table as SQL, index as SQL)`` for a MySQL index build, from the author's text."""
-    if text.upper().startswith("ALTER"):
-        found = alter_action(change, text, "mysql")
-        if found is None:
-            raise refuse("the ALTER TABLE action that adds the index could not be singled out")
-        table, action = found
-        index = change.get("index")
-        if not index:
-            cols = change.get("columns") or []
-            if not cols:
-                raise refuse("an unnamed index without plain columns: name the index")
-            # MySQL names an unnamed index after its first column (col, col_2, col_3, ... when taken)
-            taken = taken_names(ctx, change.table)
-            index, n = cols[0], 1
-            while index in taken:
-                n += 1
-                index = f"{cols[0]}_{n}"
-            action = _MY_ADD_INDEX.sub(lambda m: m.group(0).rstrip() + f" {quote_ident(index, 'mysql')} ", action)
-        return mysql_online(f"ALTER TABLE {table} {action}"), table, quote_ident(index, "mysql")
-    body = _MY_INDEX_OPTION.sub("", text)
-    m = re.search(rf"\bON\s+({QNAME})", body, re.I)
-    table = m.group(1) if m else quote_table(change.table or "", "mysql")
-    return mysql_online(body, alter=False), table, quote_ident(change.get("index") or "", "mysql")
 
 
 class CreateIndex(Recipe):
@@ -429,7 +141,7 @@ class CreateIndex(Recipe):
         notes = [
             "CREATE INDEX CONCURRENTLY takes SHARE UPDATE EXCLUSIVE (blue's reads and writes go on), scans the "
             "table twice and waits for every transaction older than it: a long-running transaction delays it.",
-            retry_note(qualified, quote_table(table, "postgres"), what),
+            retry_note(qualified, quote_ident_table(table, "postgres"), what),
         ]
         if unique:
             notes.append(
@@ -469,9 +181,9 @@ def _backing_constraint(t: Table | None, index: str) -> str | None:
             continue
         name = c.name
         if name is None and c.kind == "primary_key":
-            name = object_name(bare(t.name), None, "pkey")
+            name = pg_object_name(bare(t.name), None, "pkey")
         elif name is None and c.kind == "unique":
-            name = object_name(bare(t.name), "_".join(c.columns) or None, "key")
+            name = pg_object_name(bare(t.name), "_".join(c.columns) or None, "key")
         if name == index:
             return c.kind.replace("_", " ")
     return None
@@ -530,9 +242,9 @@ class DropIndex(Recipe):
             text = statement_text(change)
             written = None
             if text:
-                m = _ALTER_TABLE.match(text) or re.search(rf"\bON\s+({QNAME})", text, re.I)
+                m = ALTER_TABLE.match(text) or ON_TABLE.search(text)
                 written = m.group(1) if m else None
-            sql = mysql_drop_index(written or quote_table(table or "", "mysql"), quote_ident(index, "mysql"))
+            sql = mysql_drop_index(written or quote_ident_table(table or "", "mysql"), quote_ident(index, "mysql"))
             return RecipeSteps(
                 contract=[
                     Part(

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from ...lint.classify import BREAKING
 from ...sql.changes import Op
+from .applicability import ensure_buildable
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .rename_column import BREAKING, MY, PG, ensure_buildable, object_name, quote_table, split_table
+from .names import MY, PG, generated_name, quote_table, split_table
 
 if TYPE_CHECKING:
     from ...sql.changes import Change
@@ -120,7 +122,7 @@ class RenameTable(Recipe):
         d = MY
         o, n = quote_table(old, d), quote_table(new, d)
         schema, bare = split_table(new)
-        parked_name = object_name(d, bare, "view")
+        parked_name = generated_name(d, bare, "view")
         parked = quote_table(f"{schema}.{parked_name}" if schema else parked_name, d)
         expand = [
             Part(

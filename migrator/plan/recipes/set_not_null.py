@@ -7,8 +7,8 @@ there is no NULL, and such a check can be validated under SHARE UPDATE EXCLUSIVE
 All of it is contract: a NOT NULL — and the NOT VALID check, which checks every row inserted or
 updated after it is added — rejects the NULLs blue may still write.
 
-The contract path lives here as :func:`not_null_contract`; the add_required_column and add_unique
-(primary key) recipes end with it too.
+The contract path is :func:`~migrator.plan.recipes.not_null.not_null_contract`; the
+add_required_column and add_unique (primary key) recipes end with it too.
 """
 
 from __future__ import annotations
@@ -17,72 +17,13 @@ from typing import ClassVar
 
 from ...sql.changes import Change, Op
 from ...sql.types import compare_types
+from .applicability import new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .index import (
-    alter_action,
-    at_least,
-    bare,
-    choose_name,
-    mysql_online,
-    new_in_release,
-    no_text_reason,
-    quote_ident,
-    refuse,
-    statement_text,
-    table_sql,
-    taken_names,
-)
-
-
-def not_null_check_name(ctx: RecipeContext, table: str, column: str) -> str:
-    """``<table>_<column>_not_null_check``: not PostgreSQL 18's own ``<table>_<column>_not_null``,
-    which SET NOT NULL would otherwise have to rename around."""
-    return choose_name(bare(table), column, "not_null_check", taken_names(ctx, table))
-
-
-def not_null_contract(ctx: RecipeContext, table: str, table_text: str, column: str) -> tuple[list[Part], list[str]]:
-    """Contract parts (and notes) that make ``column`` NOT NULL without a long blocking scan (PostgreSQL)."""
-    col = quote_ident(column, "postgres")
-    scan_free = at_least(ctx, 12)
-    set_reason = (
-        "ACCESS EXCLUSIVE for an instant: PostgreSQL 12+ takes the validated check as proof and skips the scan"
-        if scan_free
-        else "ACCESS EXCLUSIVE and a full scan: PostgreSQL before 12 does not use the check as proof, so this "
-        "blocks reads and writes for as long as the table takes to read"
-    )
-    set_nn = Part(f"ALTER TABLE {table_text} ALTER COLUMN {col} SET NOT NULL;", set_reason)
-    t = ctx.schema.table(table)
-    if t is not None and t.proves_not_null(column) and scan_free:
-        return [set_nn], []
-    name = quote_ident(not_null_check_name(ctx, table, column), "postgres")
-    parts = [
-        Part(
-            f"ALTER TABLE {table_text} ADD CONSTRAINT {name} CHECK ({col} IS NOT NULL) NOT VALID;",
-            "after blue is gone: NOT VALID skips existing rows, but every row written from now on is checked, "
-            "and blue may still write NULL; a brief ACCESS EXCLUSIVE lock, no scan",
-        ),
-        Part(
-            f"ALTER TABLE {table_text} VALIDATE CONSTRAINT {name};",
-            "its own transaction: scans the table under SHARE UPDATE EXCLUSIVE, so green keeps reading and "
-            "writing; fails (and changes nothing) if a NULL is left",
-        ),
-        set_nn,
-        Part(
-            f"ALTER TABLE {table_text} DROP CONSTRAINT IF EXISTS {name};",
-            "the check has done its job: the column's NOT NULL now says the same",
-        ),
-    ]
-    notes = [
-        f"If VALIDATE fails, some {column} is still NULL: the NOT VALID check stays (new rows are checked); "
-        f"fix the rows (UPDATE ... SET {column} = ... WHERE {column} IS NULL) and run VALIDATE again, or drop the "
-        "check to give up.",
-    ]
-    if not scan_free:
-        notes.append(
-            "PostgreSQL before 12: SET NOT NULL still scans the table under ACCESS EXCLUSIVE even after the "
-            "check is validated; the check only makes sure the scan will not fail. Schedule it for a quiet moment."
-        )
-    return parts, notes
+from .mysql_online import mysql_online
+from .names import table_sql
+from .not_null import not_null_contract
+from .sqltext import alter_action, no_text_reason, statement_text
+from .versions import at_least
 
 
 class SetNotNull(Recipe):
