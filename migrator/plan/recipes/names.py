@@ -28,8 +28,6 @@ NAME_LIMIT = {PG: 63, MY: 64}  # PostgreSQL NAMEDATALEN - 1; MySQL identifier le
 _PLAIN = {PG: re.compile(r"[a-z_][a-z0-9_$]*"), MY: re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")}
 
 
-# PostgreSQL's reserved key words (and the ones that can only be function or type names), plus a
-# few MySQL ones: the fixed list of quote_ident, for both dialects.
 @cache
 def _grammar_keywords(dialect: str) -> frozenset[str]:
     """The words that cannot be a bare identifier everywhere, as the dialect's parser lists them."""
