@@ -238,10 +238,10 @@ def verify_plan(
     try:
         loaded = Plan.from_json(text)
         if dsn:
-            from .plan.builder import _fingerprint
+            from .plan.builder import schema_fingerprint
 
             live = _live_schema(dsn, loaded.dialect)
-            if _fingerprint(live) != loaded.schema_fingerprint:
+            if schema_fingerprint(live) != loaded.schema_fingerprint:
                 raise PlanError(
                     "the database is not in the state the plan was made for (schema fingerprint differs): "
                     "plan again against it"

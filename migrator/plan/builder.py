@@ -170,7 +170,7 @@ def build_plan(
 ) -> Plan:
     """The plan of the release ``result`` was linted from, starting from the ``history`` schema."""
     schema = snapshot.copy(history)
-    fingerprint = _fingerprint(history)
+    fingerprint = schema_fingerprint(history)
     revisions = result.revisions
     planned: list[_Planned] = []
     errors: list[str] = []
@@ -377,7 +377,7 @@ def _ordered(planned: list[_Planned]) -> list[Step]:
     return steps
 
 
-def _fingerprint(schema: Schema) -> str:
+def schema_fingerprint(schema: Schema) -> str:
     import hashlib
 
     return hashlib.sha256(snapshot.identity(schema).encode()).hexdigest()
