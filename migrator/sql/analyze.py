@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from .changes import Change, Op
 from .fallback import classify_tokens
@@ -62,8 +63,46 @@ def _postgres_syntax_errors(raws: list[RawStatement]) -> dict[int, Problem]:
     return errors
 
 
+_SET = re.compile(
+    r"^SET\s+(?:(SESSION|LOCAL|GLOBAL)\s+)?(@@(?:session\.)?)?([A-Za-z_][\w.]*)\s*(?:=|\s+TO\s+)\s*"
+    r"('(?:[^'\\]|'')*'|[\w.+-]+)\s*$",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"^(BEGIN|COMMIT|END|ROLLBACK|START\s+TRANSACTION)\s*(?:TRANSACTION|WORK)?\s*$", re.IGNORECASE)
+_COMMENT_ON = re.compile(r"^COMMENT\s+ON\s", re.IGNORECASE)
+
+
+def _fast_path(sql: str) -> list[Change] | None:
+    """Session settings, transaction control and comments, read without a parser: they are a third
+    of a typical migration's statements and their shape is fixed."""
+    head = sql[:8].upper()
+    if head.startswith("SET "):
+        m = _SET.match(sql)
+        if m is None:
+            return None  # SET NAMES, several assignments, expressions: the parser reads those
+        scope, _, name, value = m.groups()
+        if value.startswith("'"):
+            value = value[1:-1].replace("''", "'")
+        local = (scope or "").upper() == "LOCAL"
+        return [
+            Change(Op.SET, attrs={"setting": name.lower().removeprefix("session."), "value": value, "local": local})
+        ]
+    if _COMMENT_ON.match(sql):
+        return [Change(Op.COMMENT)]
+    m = _CONTROL.match(sql)
+    if m is not None:
+        word = m.group(1).split()[0].upper()
+        op = {"BEGIN": Op.BEGIN, "START": Op.BEGIN, "COMMIT": Op.COMMIT, "END": Op.COMMIT, "ROLLBACK": Op.ROLLBACK}
+        return [Change(op[word])]
+    return None
+
+
 def _parse_changes(sql: str, dialect: str) -> tuple[list[Change] | None, str, str | None]:
     """Return (changes or None, parser used, sqlglot error message)."""
+    if not os.environ.get("BGMIGRATE_NO_FAST_PATH"):
+        fast = _fast_path(sql)
+        if fast is not None:
+            return fast, "tokens", None
     from sqlglot import exp
     from sqlglot.dialects.dialect import Dialect
     from sqlglot.errors import ParseError, TokenError

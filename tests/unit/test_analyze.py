@@ -173,3 +173,28 @@ def test_syntax_error_does_not_stop_the_file():
     statements = analyze_text("ALTER TABLE a ADD COLUM x int;\nALTER TABLE a ADD COLUMN y int;", "postgres")
     assert statements[0].problem is not None
     assert statements[1].problem is None and statements[1].changes[0].op == "add_column"
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect"),
+    [
+        ("SET lock_timeout = '2s'", "postgres"),
+        ("SET lock_timeout TO '2s'", "postgres"),
+        ("SET LOCAL statement_timeout = '1min'", "postgres"),
+        ("SET SESSION lock_wait_timeout = 5", "mysql"),
+        ("SET @@session.lock_wait_timeout = 5", "mysql"),
+        ("SET foreign_key_checks = 0", "mysql"),
+        ("COMMENT ON TABLE t IS 'a; b'", "postgres"),
+        ("BEGIN", "postgres"),
+        ("START TRANSACTION", "mysql"),
+        ("COMMIT WORK", "postgres"),
+        ("END", "postgres"),
+        ("ROLLBACK", "postgres"),
+    ],
+)
+def test_fast_path_reads_what_the_parser_reads(sql, dialect, monkeypatch):
+    """Session settings, transaction control and comments skip sqlglot: same changes either way."""
+    fast = [c.to_json() for c in one(sql, dialect).changes]
+    monkeypatch.setenv("BGMIGRATE_NO_FAST_PATH", "1")
+    slow = [c.to_json() for c in one(sql, dialect).changes]
+    assert fast == slow
