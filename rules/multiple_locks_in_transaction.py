@@ -1,5 +1,6 @@
 """multiple-locks-in-transaction: a second blocking lock taken while the transaction holds another."""
 
+from migrator.facts.locks import LOCK_STRENGTH
 from migrator.lint.rule import Context, Example, Hit, Rule
 
 RULE = Rule(
@@ -60,16 +61,6 @@ BEGIN; SET LOCAL lock_timeout = '2s'; ALTER TABLE {table} ...; COMMIT;
 )
 
 
-_RANK = {
-    "ROW EXCLUSIVE": 2,
-    "SHARE UPDATE EXCLUSIVE": 3,
-    "SHARE": 4,
-    "SHARE ROW EXCLUSIVE": 5,
-    "EXCLUSIVE": 6,
-    "ACCESS EXCLUSIVE": 7,
-}
-
-
 @RULE.check
 def check(ctx: Context):
     tx = ctx.tx
@@ -82,7 +73,7 @@ def check(ctx: Context):
         table = change.table or ctx.schema.table_of_index(change.get("index"))
         if table is None:
             continue
-        if any(h.table == table and _RANK.get(h.mode, 0) >= _RANK.get(lock.lock, 0) for h in tx.locks):
+        if any(h.table == table and LOCK_STRENGTH.get(h.mode, 0) >= LOCK_STRENGTH.get(lock.lock, 0) for h in tx.locks):
             continue  # this transaction already holds at least this lock on the table: nothing new to wait for
         held = next((h for h in tx.locks if h.table != table), None)
         if held is None:

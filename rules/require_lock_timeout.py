@@ -1,5 +1,7 @@
 """require-lock-timeout: a statement that waits for a table-blocking lock with no lock_timeout set."""
 
+from migrator.facts.locks import BLOCKS_WRITES
+from migrator.lint.classify import referenced_tables
 from migrator.lint.rule import Context, Example, Hit, Rule
 from migrator.sql.changes import Op
 
@@ -47,7 +49,6 @@ run with --lock-timeout-from-runner (or lock_timeout_from_runner = true in [tool
 )
 
 _DATA = {Op.CREATE_TABLE_AS, Op.INSERT, Op.UPDATE, Op.DELETE, Op.SELECT}
-_BLOCKING = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
 
 
 @RULE.check
@@ -71,11 +72,11 @@ def check(ctx: Context):
         if change.op == Op.CREATE_TABLE:
             if c.lock.lock is None:
                 continue
-            target = next((r for r in _referenced(change) if not ctx.schema.is_new(r, ctx.unit)), None)
+            target = next((r for r in referenced_tables(change) if not ctx.schema.is_new(r, ctx.unit)), None)
         elif target is None and change.get("index"):
             what = f"the table of index {change.get('index')}"  # DROP INDEX / REINDEX with no history
-            return _hit(c.lock.lock, what, target_table="?") if c.lock.lock in _BLOCKING else None
-        if c.lock.lock in _BLOCKING and target:
+            return _hit(c.lock.lock, what, target_table="?") if c.lock.lock in BLOCKS_WRITES else None
+        if c.lock.lock in BLOCKS_WRITES and target:
             return _hit(c.lock.lock, f"existing table {target}", target_table=target)
     return None
 
@@ -83,9 +84,3 @@ def check(ctx: Context):
 def _hit(lock: str, what: str, target_table: str) -> Hit:
     blocked = "all queries" if lock == "ACCESS EXCLUSIVE" else "all writes"
     return Hit(fields={"lock": lock, "what": what, "blocked": blocked, "table": target_table})
-
-
-def _referenced(change):
-    refs = [f.get("references") for f in (change.get("columns") or {}).values()]
-    refs += [c.get("references") for c in change.get("constraints") or []]
-    return [r for r in refs if r]

@@ -1,5 +1,6 @@
 """require-statement-timeout: a scan or rewrite under a blocking lock with no statement_timeout set."""
 
+from migrator.facts.locks import BLOCKS_WRITES
 from migrator.lint.rule import Context, Example, Hit, Rule
 
 RULE = Rule(
@@ -56,8 +57,6 @@ SET statement_timeout = '5min';  -- before the statement: a bound you accept for
     ],
 )
 
-_BLOCKING = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
-
 
 @RULE.check
 def check(ctx: Context):
@@ -65,7 +64,7 @@ def check(ctx: Context):
         return None
     for change, c in ctx.classified:
         lock = c.lock
-        if c.new_object or lock is None or lock.lock not in _BLOCKING or lock.effect not in ("scan", "rewrite"):
+        if c.new_object or lock is None or lock.lock not in BLOCKS_WRITES or lock.effect not in ("scan", "rewrite"):
             continue
         if change.table:
             name, them = f"table {change.table}", "it"

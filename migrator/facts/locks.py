@@ -53,6 +53,18 @@ ACCESS_SHARE = "ACCESS SHARE"
 # Lock modes that block ordinary reads (SELECT) or writes (INSERT/UPDATE/DELETE) of the table.
 BLOCKS_READS = frozenset({ACCESS_EXCLUSIVE})
 BLOCKS_WRITES = frozenset({ACCESS_EXCLUSIVE, EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE})
+# Table lock modes from weakest to strongest, and what a statement does to the table, from cheapest.
+LOCK_STRENGTH = {
+    ACCESS_SHARE: 0,
+    "ROW SHARE": 1,
+    ROW_EXCLUSIVE: 2,
+    SHARE_UPDATE_EXCLUSIVE: 3,
+    SHARE: 4,
+    SHARE_ROW_EXCLUSIVE: 5,
+    EXCLUSIVE: 6,
+    ACCESS_EXCLUSIVE: 7,
+}
+EFFECT_COST = {"none": 0, "scan": 1, "rewrite": 2}
 
 Version = tuple[int, int, int]
 ANY: Version = (0, 0, 0)

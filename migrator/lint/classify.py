@@ -107,7 +107,7 @@ def _variant(
     op = change.op
     a = change.attrs
     if op == Op.CREATE_TABLE:
-        referenced = _referenced_tables(change)
+        referenced = referenced_tables(change)
         return "references" if any(r != change.table for r in referenced) else "plain"
     if op == Op.ADD_COLUMN:
         if dialect == "mysql":
@@ -190,7 +190,7 @@ def _variant(
     return "plain"
 
 
-def _referenced_tables(change: Change) -> list[str]:
+def referenced_tables(change: Change) -> list[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
     out = [facts.get("references") for facts in (change.get("columns") or {}).values()]
     out += [c.get("references") for c in change.get("constraints") or []]
@@ -345,7 +345,7 @@ def classify(
     if (
         variant == "references"
         and change.op == Op.CREATE_TABLE
-        and all(schema.is_new(r, unit) or r == change.table for r in _referenced_tables(change))
+        and all(schema.is_new(r, unit) or r == change.table for r in referenced_tables(change))
     ):
         variant = "plain"
     lock = lookup(change.op, variant, dialect, version)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..facts.locks import LockFact
+from ..facts.locks import EFFECT_COST, LOCK_STRENGTH, LockFact
 from ..schema.model import Schema
 from ..sources.model import SourceError, SourceFile
 from ..sources.sqlfiles import read_sources
@@ -57,29 +57,14 @@ class TransactionState:
     local_statement_timeout: bool = False
 
 
-_RANK_LOCK = {
-    "ACCESS SHARE": 0,
-    "ROW SHARE": 1,
-    "ROW EXCLUSIVE": 2,
-    "SHARE UPDATE EXCLUSIVE": 3,
-    "SHARE": 4,
-    "SHARE ROW EXCLUSIVE": 5,
-    "EXCLUSIVE": 6,
-    "ACCESS EXCLUSIVE": 7,
-}
-
-
 def strongest(locks: Iterable[LockFact | None]) -> LockFact | None:
     best: LockFact | None = None
     for lk in locks:
         if lk is None or lk.lock is None:
             continue
-        if best is None or _RANK_LOCK.get(lk.lock, 0) > _RANK_LOCK.get(best.lock or "", 0):
+        if best is None or LOCK_STRENGTH.get(lk.lock, 0) > LOCK_STRENGTH.get(best.lock or "", 0):
             best = lk
     return best
-
-
-_EFFECT_RANK = {"none": 0, "scan": 1, "rewrite": 2}
 
 
 class _Template(dict):
@@ -278,7 +263,7 @@ class FileLinter:
         top = strongest(locks)
         effect = max(
             (c.lock.effect for c in classified if c.lock and not c.new_object),
-            key=_EFFECT_RANK.get,
+            key=EFFECT_COST.get,
             default="none",
         )
         algorithm = next(

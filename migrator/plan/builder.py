@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..config import Settings
+from ..facts.locks import BLOCKS_WRITES, EFFECT_COST
 from ..lint.classify import classify
 from ..lint.results import LintResult, StatementResult
 from ..schema import snapshot
@@ -34,7 +35,6 @@ from .recipes import RecipeContext, find_recipe
 LOCK_TIMEOUT = "2s"
 INSTANT_STATEMENT_TIMEOUT = "5s"
 _DROP = {Op.BEGIN, Op.COMMIT, Op.ROLLBACK, Op.META_COMMAND}
-_BLOCKING = {"ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"}
 
 
 @dataclass
@@ -80,7 +80,6 @@ def _facts(sql: str, schema: Schema, settings: Settings) -> tuple[str | None, st
     effect = "none"
     transactional = True
     table: str | None = None
-    rank = {"none": 0, "scan": 1, "rewrite": 2}
     for st in analyze_text(sql, settings.dialect):
         for ch in st.changes:
             c = classify(ch, schema, "plan", settings.dialect, settings.version)
@@ -89,9 +88,9 @@ def _facts(sql: str, schema: Schema, settings: Settings) -> tuple[str | None, st
             ):
                 transactional = False
             if c.lock is not None:
-                if lock is None or (c.lock.lock in _BLOCKING and lock not in _BLOCKING):
+                if lock is None or (c.lock.lock in BLOCKS_WRITES and lock not in BLOCKS_WRITES):
                     lock = c.lock.lock
-                if rank[c.lock.effect] > rank[effect]:
+                if EFFECT_COST[c.lock.effect] > EFFECT_COST[effect]:
                     effect = c.lock.effect
             table = table or ch.table
     return lock, effect, transactional, table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..facts.locks import BLOCKS_WRITES
 from .model import GATES, STAGES, Plan, Step
 
 _STAGE_TITLE = {
@@ -46,7 +47,7 @@ def render(plan: Plan) -> str:
         if stage in GATES:
             out.append(f"| **{stage}** (gate) | - | - | - | - |")
             continue
-        blocking = sum(1 for s in steps if s.lock in ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE"))
+        blocking = sum(1 for s in steps if s.lock in BLOCKS_WRITES)
         heavy = sum(1 for s in steps if s.rewrite != "none" or s.backfill is not None)
         outside = sum(1 for s in steps if not s.transactional)
         out.append(f"| {stage} | {len(steps)} | {blocking} | {heavy} | {outside} |")
