@@ -181,7 +181,7 @@ def plan(
     from .config import ConfigError, build_settings
     from .lint.cache import Cache
     from .lint.catalog import CatalogError
-    from .lint.engine import history_schema, lint_sources
+    from .lint.engine import lint_sources
     from .plan.builder import build_plan
     from .plan.markdown import render as render_markdown
     from .plan.model import PlanError
@@ -200,9 +200,8 @@ def plan(
         sources = load_sources(paths, settings, cache=cache)
         cache.close()
         live = _live_schema(dsn, settings.dialect) if dsn else None
-        history = history_schema(sources, settings, live)
-        result = lint_sources(sources, settings, base_schema=live)
-        built = build_plan(result, sources, settings, history, sizes=live)
+        result = lint_sources(sources, settings, base_schema=live, keep_history=True)
+        built = build_plan(result, settings, sizes=live)
     except (ConfigError, SourceError, CatalogError, PlanError) as err:
         raise _fail(str(err)) from None
     text = built.to_json()

@@ -599,30 +599,20 @@ def _history_schema(
     return schema
 
 
-def history_schema(sources: list[SourceFile], settings: Settings, base_schema: Schema | None = None) -> Schema:
-    """The schema the migrations before the release built (``settings.since``), from the cache when
-    unchanged. Without ``since`` there is no history: the base schema (or an empty one)."""
-    from ..schema import snapshot
-    from .analysis import chain_keys
-    from .cache import Cache
-
-    cache = Cache.for_settings(settings)
-    seed = "" if base_schema is None else snapshot.identity(base_schema)
-    content_keys, keys = chain_keys(sources, settings, seed)
-    boundary = release_start(sources, settings.since)
-    try:
-        return _history_schema(sources[:boundary], settings, keys, content_keys, cache, base_schema)
-    finally:
-        cache.close()
-
-
-def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Schema | None = None) -> LintResult:
+def lint_sources(
+    sources: list[SourceFile],
+    settings: Settings,
+    base_schema: Schema | None = None,
+    keep_history: bool = False,
+) -> LintResult:
     """Lint migrations in order as one history, reporting the release under review.
 
     With ``settings.since`` the migrations up to it are history: replayed into the schema (from a
     cached snapshot when unchanged), never reported; everything after it is one release, so an
     object created anywhere in it is new to blue. Without it each migration is its own release.
     ``base_schema`` (a live database's schema) is the starting point instead of an empty one.
+    ``keep_history`` keeps a copy of the schema the history built in ``result.history`` (the planner
+    starts from it).
 
     Each release file's result is cached under a key chained over every earlier file (and the
     settings, rules, analyzer and base schema), so an unchanged prefix is neither parsed nor linted
@@ -639,6 +629,7 @@ def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Sch
     content_keys, keys = chain_keys(sources, settings, seed)
     boundary = release_start(sources, settings.since)
     schema = _history_schema(sources[:boundary], settings, keys, content_keys, cache, base_schema)
+    history = snapshot.copy(schema) if keep_history else None
     release = sources[boundary:]
     release_keys = keys[boundary:]
 
@@ -692,7 +683,7 @@ def lint_sources(sources: list[SourceFile], settings: Settings, base_schema: Sch
         cache.put_many("results", new_entries)
     cache.close()
     revisions = {s.display: s.revision for s in release if s.revision}
-    return LintResult([s.display for s in release], results, findings, settings, revisions)
+    return LintResult([s.display for s in release], results, findings, settings, revisions, history)
 
 
 def lint_paths(paths: list[Path], settings: Settings, cwd: Path | None = None) -> LintResult:

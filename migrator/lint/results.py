@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings
+from ..schema.model import Schema
 from ..sql.statement import Statement
 from .classify import PHASES
 
@@ -106,6 +107,7 @@ class LintResult:
     findings: list[Finding]
     settings: Settings
     revisions: dict[str, str] = field(default_factory=dict)  # file -> Alembic revision id
+    history: Schema | None = None  # the schema before the release (lint_sources(keep_history=True))
 
     @property
     def errors(self) -> int:

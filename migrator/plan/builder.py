@@ -27,7 +27,6 @@ from ..lint.classify import classify
 from ..lint.results import LintResult, StatementResult
 from ..schema import snapshot
 from ..schema.model import Schema
-from ..sources.model import SourceFile
 from ..sql.changes import Change, Op
 from .model import GATE_TEXT, GATES, Plan, PlanError, Step
 from .recipes import RecipeContext, find_recipe
@@ -162,12 +161,14 @@ def _manual_alternatives(change: Change) -> str:
 
 def build_plan(
     result: LintResult,
-    sources: list[SourceFile],
     settings: Settings,
-    history: Schema,
     sizes: Schema | None = None,
 ) -> Plan:
-    """The plan of the release ``result`` was linted from, starting from the ``history`` schema."""
+    """The plan of the release ``result`` was linted from (with ``keep_history=True``), starting from
+    the schema its history built."""
+    if result.history is None:
+        raise ValueError("build_plan needs lint_sources(..., keep_history=True)")
+    history = result.history
     schema = snapshot.copy(history)
     fingerprint = schema_fingerprint(history)
     revisions = result.revisions

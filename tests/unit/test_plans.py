@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from migrator.config import Settings
-from migrator.lint.engine import history_schema, lint_sources
+from migrator.lint.engine import lint_sources
 from migrator.plan.builder import build_plan
 from migrator.plan.markdown import render
 from migrator.plan.model import Plan, PlanError
@@ -30,9 +30,8 @@ def make_plan(case: Path) -> Plan:
     options = tomllib.loads((case / "case.toml").read_text())
     settings = Settings(cache=False, **options)
     sources = read_sources([case / "migrations"], cwd=case)
-    history = history_schema(sources, settings)
-    result = lint_sources(sources, settings)
-    return build_plan(result, sources, settings, history)
+    result = lint_sources(sources, settings, keep_history=True)
+    return build_plan(result, settings)
 
 
 def _check(path: Path, text: str) -> None:
