@@ -379,7 +379,7 @@ def _add_column(table: str, action: list[Token], i: int) -> Change | None:
     if "GENERATED" in rest:
         generated = "stored" if "STORED" in rest else ("identity" if "IDENTITY" in rest else "virtual")
     base = type_text.split("(")[0].strip()
-    serial = base in _SERIAL_TYPES
+    serial = base in SERIAL_TYPES
     ref = find_sequence(aw, "REFERENCES")
     facts = {
         "type": type_text,
@@ -397,7 +397,7 @@ def _add_column(table: str, action: list[Token], i: int) -> Change | None:
     return Change(Op.ADD_COLUMN, table, column, attrs=facts)
 
 
-_SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
+SERIAL_TYPES = frozenset({"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"})
 
 
 def _alter_table_action(table: str, action: list[Token]) -> Change | None:

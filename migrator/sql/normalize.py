@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from .changes import Change, Op
-from .fallback import mysql_online_options, read_name
+from .fallback import SERIAL_TYPES, mysql_online_options, read_name
 from .tokens import Token, has_sequence, tokenize, words
 from .volatility import default_is_volatile
 
@@ -49,9 +49,6 @@ def raw_words(sql: str) -> list[str]:
     if found is None:
         found = words(_tokens(sql))
     return found
-
-
-_SERIAL = {"SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"}
 
 
 def _ident(node: exp.Expression | None) -> str | None:
@@ -105,7 +102,9 @@ def column_facts(col: exp.ColumnDef, dialect: str, raw_words: list[str] | None =
         "references": None,
         "auto_increment": False,
     }
-    if isinstance(kind, exp.DataType) and (kind.this.name in _SERIAL or (type_text or "").upper() in _SERIAL):
+    if isinstance(kind, exp.DataType) and (
+        kind.this.name.lower() in SERIAL_TYPES or (type_text or "").lower() in SERIAL_TYPES
+    ):
         facts["serial"] = True
         facts["nullable"] = False
     for constraint in col.args.get("constraints") or []:
