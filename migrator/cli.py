@@ -237,13 +237,15 @@ def verify_plan(
     try:
         loaded = Plan.from_json(text)
         if dsn:
-            from .plan.builder import schema_fingerprint
+            from .plan.expects import differences
 
-            live = _live_schema(dsn, loaded.dialect)
-            if schema_fingerprint(live) != loaded.schema_fingerprint:
+            problems = differences(loaded.expects, _live_schema(dsn, loaded.dialect))
+            if problems:
                 raise PlanError(
-                    "the database is not in the state the plan was made for (schema fingerprint differs): "
-                    "plan again against it"
+                    "the database is not in the state the plan was made for: "
+                    + "; ".join(problems[:5])
+                    + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+                    + ": plan again against it"
                 )
     except (PlanError, ConfigError) as err:
         raise _fail(f"{plan_file}: {err}") from None

@@ -28,6 +28,8 @@ from ..lint.results import LintResult, StatementResult
 from ..schema import snapshot
 from ..schema.model import Schema
 from ..sql.changes import Change, Op
+from .expects import fingerprint as shape_fingerprint
+from .expects import table_shapes
 from .model import GATE_TEXT, GATES, Plan, PlanError, Step
 from .recipes import RecipeContext, find_recipe
 
@@ -170,7 +172,6 @@ def build_plan(
         raise ValueError("build_plan needs lint_sources(..., keep_history=True)")
     history = result.history
     schema = snapshot.copy(history)
-    fingerprint = schema_fingerprint(history)
     revisions = result.revisions
     planned: list[_Planned] = []
     errors: list[str] = []
@@ -225,13 +226,15 @@ def build_plan(
     steps = _ordered(planned)
     for step in steps:
         _sizes(step, sizes)
+    shape = table_shapes(history, [s.table for s in steps if s.table])
     return Plan(
         dialect=settings.dialect,
         target_version=settings.version_text,
         sources=list(result.files),
         since=settings.since,
-        schema_fingerprint=fingerprint,
+        schema_fingerprint=shape_fingerprint(shape),
         steps=steps,
+        expects=shape,
         tool_version=__version__,
     ).seal()
 
@@ -375,9 +378,3 @@ def _ordered(planned: list[_Planned]) -> list[Step]:
         counters[step.stage] = counters.get(step.stage, 0) + 1
         step.id = step.stage if step.stage in GATES else f"{step.stage}-{counters[step.stage]:03d}"
     return steps
-
-
-def schema_fingerprint(schema: Schema) -> str:
-    import hashlib
-
-    return hashlib.sha256(snapshot.identity(schema).encode()).hexdigest()

@@ -7,7 +7,8 @@ pipeline waits for, no SQL)::
 
 ``plan.json`` carries ``"version": 1`` and a sha256 over its canonical content (every field but
 the hash itself, keys sorted, no whitespace). Whatever executes a plan recomputes the hash and
-refuses a plan that was edited, and compares the schema fingerprint it records with the database.
+refuses a plan that was edited, and compares the table shapes it expects (``expects``, hashed as
+``schema_fingerprint``) with the database before its first step.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ class Backfill:
     batch_size: int = 1000
 
     def batch_sql(self) -> str:
-        """The statement one batch runs; ``%(lo)s`` / ``%(hi)s`` are the key range bounds."""
+        """The statement one batch runs; ``%(lo)s`` / ``%(hi)s`` are the first and last key of the
+        batch (both included), found by the runner in key order (keyset pagination)."""
         return (
             f"UPDATE {self.table} SET {self.assignments} "
-            f"WHERE {self.key} >= %(lo)s AND {self.key} < %(hi)s AND ({self.condition})"
+            f"WHERE {self.key} >= %(lo)s AND {self.key} <= %(hi)s AND ({self.condition})"
         )
 
 
@@ -86,6 +88,8 @@ class Plan:
     schema_fingerprint: str
     steps: list[Step]
     tool_version: str
+    # the shape of every existing table the steps touch: {table: [[column, type, nullable], ...]}
+    expects: dict[str, list[list[Any]]] = field(default_factory=dict)
     version: int = PLAN_VERSION
     sha256: str = ""
 

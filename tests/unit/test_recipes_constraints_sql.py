@@ -124,7 +124,7 @@ def test_pg_add_required_column():
         ),
     ]
     assert backfill == [
-        "UPDATE accounts SET token = CAST(GEN_RANDOM_UUID() AS TEXT) WHERE id >= %(lo)s AND id < %(hi)s "
+        "UPDATE accounts SET token = CAST(GEN_RANDOM_UUID() AS TEXT) WHERE id >= %(lo)s AND id <= %(hi)s "
         "AND (token IS NULL)"
     ]
     assert contract == [
@@ -311,7 +311,7 @@ def test_mysql_add_required_column():
                 "ALTER TABLE accounts ALTER COLUMN token DROP DEFAULT;",
             ),
         ],
-        ["UPDATE accounts SET token = (UUID()) WHERE id >= %(lo)s AND id < %(hi)s AND (token IS NULL)"],
+        ["UPDATE accounts SET token = (UUID()) WHERE id >= %(lo)s AND id <= %(hi)s AND (token IS NULL)"],
         [
             "ALTER TABLE accounts MODIFY COLUMN token VARCHAR(36) NOT NULL DEFAULT (UUID()) COMMENT 'who', "
             "ALGORITHM=INPLACE, LOCK=NONE;"

@@ -137,7 +137,7 @@ def test_pg_rename_column_sql() -> None:
     (backfill,) = steps.backfill
     assert (backfill.table, backfill.key) == ("users", "id")
     assert backfill.batch_sql() == (
-        "UPDATE users SET email_address = email WHERE id >= %(lo)s AND id < %(hi)s "
+        "UPDATE users SET email_address = email WHERE id >= %(lo)s AND id <= %(hi)s "
         "AND (email_address IS DISTINCT FROM email)"
     )
     swap, validate, set_not_null = steps.contract
@@ -440,7 +440,7 @@ def test_pg_change_type_with_using_sql() -> None:
         f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION {fn}()"
     )
     assert steps.backfill[0].batch_sql() == (
-        "UPDATE users SET code_new = CAST(code AS int) WHERE id >= %(lo)s AND id < %(hi)s "
+        "UPDATE users SET code_new = CAST(code AS int) WHERE id >= %(lo)s AND id <= %(hi)s "
         "AND (code_new IS DISTINCT FROM CAST(code AS int))"
     )
     (swap,) = steps.contract
@@ -500,7 +500,7 @@ def test_mysql_change_type_sql() -> None:
         "CREATE TRIGGER bgm_retype_users_code_upd BEFORE UPDATE ON users FOR EACH ROW SET NEW.code_new = NEW.code"
     )
     assert steps.backfill[0].batch_sql() == (
-        "UPDATE users SET code_new = code WHERE id >= %(lo)s AND id < %(hi)s AND (code_new IS NULL)"
+        "UPDATE users SET code_new = code WHERE id >= %(lo)s AND id <= %(hi)s AND (code_new IS NULL)"
     )
     assert [p.sql for p in steps.contract] == [
         "ALTER TABLE users ALTER COLUMN code_new SET DEFAULT 0, ALGORITHM=INSTANT",
