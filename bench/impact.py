@@ -60,6 +60,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -430,8 +431,11 @@ class Commands:
                     os.killpg(proc.pid, signal.SIGKILL)
 
 
+BGMIGRATE_COMMAND: list[str] = bgmigrate_module()  # --bgmigrate replaces it
+
+
 def bgmigrate_argv(*args: str) -> list[str]:
-    return [*bgmigrate_module(), *args]
+    return [*BGMIGRATE_COMMAND, *args]
 
 
 def bgmigrate_subprocess_env() -> dict[str, str]:
@@ -621,9 +625,8 @@ def bgmigrate_release(args: argparse.Namespace, commands: Commands, plan_file: P
 
 def make_plan(args: argparse.Namespace, work: Path, log: Log) -> tuple[Path | None, str | None]:
     plan_file = work / "plan.json"
-    argv = bgmigrate_argv(
-        "plan", str(RELEASE_DIR), "--since", BASE_FILE.name, "-o", str(plan_file), "--markdown", str(work / "plan.md")
-    )
+    release = [str(RELEASE_DIR), "--since", BASE_FILE.name]
+    argv = [*bgmigrate_module(), "plan", *release, "-o", str(plan_file), "--markdown", str(work / "plan.md")]
     proc = subprocess.run(
         argv, capture_output=True, text=True, env=bgmigrate_env(work / "cache"), cwd=REPO_ROOT, check=False
     )
@@ -774,6 +777,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="ARG",
         help="extra argument for 'bgmigrate expand', repeatable (e.g. --expand-arg=--batch-size=5000)",
     )
+    parser.add_argument(
+        "--bgmigrate",
+        metavar="CMD",
+        help="command for expand, mark and contract (default: this checkout, 'python -m migrator.cli')",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="run only bgmigrate's scenario")
     parser.add_argument("--skip-bgmigrate", action="store_true", help="run only the naive scenario")
     parser.add_argument("--seed", type=int, default=1)
@@ -792,6 +800,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.bgmigrate:
+        BGMIGRATE_COMMAND[:] = shlex.split(args.bgmigrate)
     signal.signal(signal.SIGTERM, _terminate)
     log = Log(args.quiet)
     work = Path(tempfile.mkdtemp(prefix="bgm-impact-"))

@@ -1,6 +1,7 @@
 """The ``bgmigrate`` command line. Thin: parse options, call the library, render, exit.
 
-Exit codes: 0 clean, 1 findings at or above ``--fail-on``, 2 usage or input error, 3 internal error.
+Exit codes: 0 clean (or done), 1 findings at or above ``--fail-on`` (runner: a step failed), 2 usage
+or input error, 3 refused by a gate or another runner (runner commands), 4 internal error.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from . import __version__
 
 app = typer.Typer(
     name="bgmigrate",
-    help="Blue-green safe database migrations: lint, classify and (soon) run expand/contract phases.",
+    help="Blue-green safe database migrations: lint, plan, and run the expand and contract phases.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain usage errors and help: no boxes in CI logs, and no rich import at start-up
 )
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 4
 
 
 def _fail(message: str) -> typer.Exit:
@@ -178,30 +179,17 @@ def plan(
     use_env: Annotated[bool, typer.Option("--use-env", help="Alembic: render through env.py.")] = False,
 ) -> None:
     """Plan a release: expand, migrate, [deploy green], [switch], [decommission blue], contract."""
-    from .config import ConfigError, build_settings
-    from .lint.cache import Cache
+    from .config import ConfigError
     from .lint.catalog import CatalogError
-    from .lint.engine import lint_sources
-    from .plan.builder import build_plan
+    from .plan.make import make_plan
     from .plan.markdown import render as render_markdown
     from .plan.model import PlanError
-    from .sources import SourceError, load_sources
+    from .sources import SourceError
 
-    overrides = {
-        "dialect": dialect,
-        "target_version": target_version,
-        "since": since,
-        "schema_from": dsn,
-        "use_env": True if use_env else None,
-    }
     try:
-        settings = build_settings(config=config, overrides=overrides)
-        cache = Cache.for_settings(settings)
-        sources = load_sources(paths, settings, cache=cache)
-        cache.close()
-        live = _live_schema(dsn, settings.dialect) if dsn else None
-        result = lint_sources(sources, settings, base_schema=live, keep_history=True)
-        built = build_plan(result, settings, sizes=live)
+        built, _ = make_plan(
+            paths, config=config, dialect=dialect, target_version=target_version, since=since, dsn=dsn, use_env=use_env
+        )
     except (ConfigError, SourceError, CatalogError, PlanError) as err:
         raise _fail(str(err)) from None
     text = built.to_json()
@@ -253,23 +241,9 @@ def verify_plan(
 
 
 def _live_schema(dsn: str, dialect: str):
-    """The schema of a live database; any failure is a usage error with the password masked."""
-    from .config import ConfigError
+    from .plan.make import live_schema
 
-    try:
-        from .schema.live import LiveSchemaError, load_live_schema
-    except ImportError as err:  # pragma: no cover - the module ships with bgmigrate
-        raise ConfigError(f"--schema-from is not available: {err}") from None
-    try:
-        schema = load_live_schema(dsn)
-    except LiveSchemaError as err:
-        raise ConfigError(str(err)) from None
-    live_dialect = (schema.source or {}).get("dialect")
-    if live_dialect and live_dialect != dialect:
-        raise ConfigError(
-            f"--schema-from is a {live_dialect} database but the dialect is {dialect}: add --dialect {live_dialect}"
-        )
-    return schema
+    return live_schema(dsn, dialect)
 
 
 @app.command()
@@ -293,6 +267,11 @@ def rules(
     sys.stdout.write(render_table([r for r in catalog if dialect is None or dialect in r.dialects]))
 
 
+from .cli_run import register as _register_runner  # noqa: E402 - the runner's commands on the same app
+
+_register_runner(app)
+
+
 def main() -> None:
     try:
         app()
@@ -306,7 +285,10 @@ def main() -> None:
 
         if os.environ.get("BGMIGRATE_DEBUG"):
             raise
-        sys.stderr.write(f"bgmigrate: internal error: {type(err).__name__}: {err} (please report this)\n")
+        from .dsn import mask_secrets
+
+        text = mask_secrets(f"{type(err).__name__}: {err}")
+        sys.stderr.write(f"bgmigrate: internal error: {text} (please report this)\n")
         sys.exit(EXIT_INTERNAL)
 
 

@@ -179,6 +179,18 @@ class Runner:
         return "; ".join(parts) or "(holder unknown)"
 
     # -- picking the release ------------------------------------------------------------------------
+    def status_of(self, name: str) -> Release | None:
+        """The recorded state of release ``name`` (read only: no lock, nothing created)."""
+        self.store.check_version()
+        return self.store.release(name)
+
+    def pick_release(self, name: str | None, command: str, plan: Plan | None = None) -> Release:
+        """The release a command acts on: ``name``, else the plan's, else the one in progress."""
+        self.store.check_version()
+        if name is None and plan is not None and self.store.release(release_name_for(plan)):
+            name = release_name_for(plan)
+        return self._open_release(name, command)
+
     def _open_release(self, name: str | None, command: str) -> Release:
         if name:
             rel = self.store.release(name)
@@ -276,9 +288,7 @@ class Runner:
     # -- contract ----------------------------------------------------------------------------------
     def contract(self, name: str | None = None, plan: Plan | None = None) -> RunReport:
         with self.session("contract"):
-            if name is None and plan is not None and self.store.release(release_name_for(plan)):
-                name = release_name_for(plan)
-            rel = self._open_release(name, "contract")
+            rel = self.pick_release(name, "contract", plan)
             if plan is not None and plan.sha256 != rel.plan_sha256:
                 raise Refused(
                     f"release {rel.name} was expanded with plan {rel.plan_sha256[:12]}, not {plan.sha256[:12]}: "
