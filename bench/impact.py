@@ -95,6 +95,7 @@ STALL_TARGET_S = 0.5
 CLIENT_STATEMENT_TIMEOUT_MS = 30_000
 PLANS = 10
 MIX = (("select", 0.60), ("update", 0.85), ("insert", 1.0))  # cumulative shares
+LONG_TX = "long-tx"  # the kind of the --long-tx client's transactions: not counted as requests
 
 # What each application version sends. Blue knows the schema before the release; green the one
 # after it (full_name instead of name, and the new status and api_key columns).
@@ -236,8 +237,9 @@ def one_line(err: BaseException) -> str:
 class Load:
     """``clients`` paced client threads against one database; ``green_clients`` of them run green."""
 
-    def __init__(self, dsn: str, clients: int, rate: float, rows: int, seed: int) -> None:
+    def __init__(self, dsn: str, clients: int, rate: float, rows: int, seed: int, long_tx: float = 0.0) -> None:
         self.dsn = dsn
+        self.long_tx = long_tx
         self.clients = clients
         self.interval = 1.0 / rate
         self.rows = rows
@@ -249,7 +251,7 @@ class Load:
         self.stop = threading.Event()
         self._ids = itertools.count(rows + 1)
         self._ids_lock = threading.Lock()
-        self._conns: list[psycopg.Connection[Any] | None] = [None] * clients
+        self._conns: list[psycopg.Connection[Any] | None] = [None] * (clients + 1)
         self._threads: list[threading.Thread] = []
         self._connected = threading.Semaphore(0)
         self._connect_errors: list[str] = []
@@ -261,7 +263,11 @@ class Load:
             thread = threading.Thread(target=self._run, args=(index,), name=f"impact-client-{index}", daemon=True)
             self._threads.append(thread)
             thread.start()
-        for _ in range(self.clients):
+        if self.long_tx > 0:
+            thread = threading.Thread(target=self._run_long_tx, name="impact-long-tx", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        for _ in self._threads:
             if not self._connected.acquire(timeout=30):
                 raise RuntimeError("the load clients did not connect within 30 s")
         if self._connect_errors:
@@ -340,6 +346,41 @@ class Load:
                 self.stop.wait(delay)
             else:
                 next_at = time.perf_counter()  # behind (a stall): carry on at the pace, no burst to catch up
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _run_long_tx(self) -> None:
+        """One more client: a read transaction held open ``long_tx`` seconds, then a 1 s pause, repeated.
+
+        Like a report or an ORM session left open: it holds ACCESS SHARE on accounts, so a DDL
+        statement that needs a stronger lock waits for it, and every request behind that DDL waits
+        too (PostgreSQL's lock queue) for as long as the DDL's lock_timeout lets it wait.
+        """
+        index = self.clients
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            conn = self._connect(index)
+        except psycopg.Error as err:
+            self._connect_errors.append(one_line(err))
+        finally:
+            self._connected.release()
+        while conn is not None and not self.stop.is_set():
+            phase = self.phase
+            start = time.perf_counter()
+            error: str | None = None
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT count(*) FROM accounts WHERE id <= 100").fetchone()
+                    conn.execute("SELECT pg_sleep(%s)", (self.long_tx,))
+            except psycopg.Error as err:
+                if self.stop.is_set():
+                    break
+                error = one_line(err)
+                if conn.broken:
+                    conn = self._connect(index)
+            self.samples.append(Sample(phase, "-", LONG_TX, index, start, time.perf_counter() - start, error))
+            self.stop.wait(1.0)
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -475,6 +516,7 @@ class Window:
     max_ms: float | None
     slow: int  # requests of STALL_TARGET_S or more
     longest: dict[str, Any] | None  # the longest request: when, what, and what ran meanwhile
+    long_tx_errors: list[str]  # errors of the --long-tx client (not counted in errors)
 
 
 @dataclass
@@ -496,7 +538,8 @@ def percentile(ordered: list[float], share: float) -> float:
 
 def summarize(label: str, load: Load, phase: str, commands: Commands, origin: float) -> Window:
     start, end = load.phase_bounds(phase)
-    samples = [s for s in load.samples if s.phase == phase]
+    samples = [s for s in load.samples if s.phase == phase and s.kind != LONG_TX]
+    long_tx = [s for s in load.samples if s.phase == phase and s.kind == LONG_TX]
     latencies = sorted(s.latency for s in samples)
     errors = [s for s in samples if s.error is not None]
     errors.sort(key=lambda s: s.start)
@@ -533,15 +576,17 @@ def summarize(label: str, load: Load, phase: str, commands: Commands, origin: fl
         max_ms=round(latencies[-1] * 1000, 1) if latencies else None,
         slow=sum(1 for value in latencies if value >= STALL_TARGET_S),
         longest=longest,
+        long_tx_errors=[s.error for s in long_tx if s.error],
     )
 
 
 @contextlib.contextmanager
 def running_load(args: argparse.Namespace, dsn: str, log: Log) -> Iterator[Load]:
-    load = Load(dsn, args.clients, args.rate, args.rows, args.seed)
+    load = Load(dsn, args.clients, args.rate, args.rows, args.seed, args.long_tx)
     try:
         load.start()
-        log.say(f"{args.clients} clients connected, {args.rate:g} requests/s each")
+        extra = f", and a {args.long_tx:g} s read transaction every {args.long_tx + 1:g} s" if args.long_tx else ""
+        log.say(f"{args.clients} clients connected, {args.rate:g} requests/s each{extra}")
         yield load
     finally:
         load.close()
@@ -605,7 +650,7 @@ def bgmigrate_release(args: argparse.Namespace, commands: Commands, plan_file: P
     env = bgmigrate_subprocess_env()
 
     def release(load: Load) -> str | None:
-        expand = ["expand", "--plan", str(plan_file), "--dsn", dsn, *args.expand_arg]
+        expand = ["expand", "--plan", str(plan_file), "--dsn", dsn, "--no-progress", *args.expand_arg]
         step = commands.run("expand", bgmigrate_argv(*expand), env)
         if step.returncode != 0:
             return f"bgmigrate expand exited {step.returncode}"
@@ -615,7 +660,8 @@ def bgmigrate_release(args: argparse.Namespace, commands: Commands, plan_file: P
             ("mark decommissioned", ["mark", "decommissioned", "--dsn", dsn]),
             ("contract", ["contract", "--dsn", dsn]),
         ):
-            step = commands.run(name, bgmigrate_argv(*argv), env)
+            extra = args.contract_arg if name == "contract" else []
+            step = commands.run(name, bgmigrate_argv(*argv, *extra), env)
             if step.returncode != 0:
                 return f"bgmigrate {name} exited {step.returncode}"
         return None
@@ -675,6 +721,12 @@ def report(result: dict[str, Any]) -> str:
         f"\nImpact of one release on {params['clients']} clients ({params['rate']:g} requests/s each), "
         f"accounts: {params['rows']:,} rows; {result['machine']['date']}"
     )
+    held = params["long_tx_s"]
+    if held:
+        out.append(f"plus one read transaction held {held:g} s on accounts, every {held + 1:g} s")
+    expand_args, contract_args = " ".join(params["expand_args"]), " ".join(params["contract_args"])
+    if expand_args or contract_args:
+        out.append(f"runner options: expand {expand_args or '-'}; contract {contract_args or '-'}")
     header = ("window", "wall s", "requests", "req/s", "errors", "p50 ms", "p99 ms", "max ms", ">=0.5 s")
     rows: list[tuple[str, ...]] = []
     for scenario in result["scenarios"]:
@@ -710,6 +762,11 @@ def report(result: dict[str, Any]) -> str:
         if scenario["failure"]:
             out.append(f"  FAILED: {scenario['failure']}")
         for w in scenario["windows"]:
+            if w["long_tx_errors"]:
+                out.append(
+                    f"  {w['label']}: the long transaction failed {len(w['long_tx_errors'])}x, first: "
+                    f"{w['long_tx_errors'][0]}"
+                )
             if w["errors"]:
                 kinds = "; ".join(f"{n}x {text}" for text, n in w["error_kinds"])
                 out.append(f"  {w['label']}: {w['errors']} client errors, first: {w['first_error']}")
@@ -778,6 +835,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra argument for 'bgmigrate expand', repeatable (e.g. --expand-arg=--batch-size=5000)",
     )
     parser.add_argument(
+        "--contract-arg", action="append", default=[], metavar="ARG", help="extra argument for 'bgmigrate contract'"
+    )
+    parser.add_argument(
+        "--long-tx",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="add one client that holds a read transaction on accounts this long, then pauses 1 s (default: none)",
+    )
+    parser.add_argument(
         "--bgmigrate",
         metavar="CMD",
         help="command for expand, mark and contract (default: this checkout, 'python -m migrator.cli')",
@@ -835,6 +902,8 @@ def main(argv: list[str] | None = None) -> int:
                 "tail_s": args.tail,
                 "deploy_s": args.deploy_seconds,
                 "expand_args": args.expand_arg,
+                "contract_args": args.contract_arg,
+                "long_tx_s": args.long_tx,
                 "client_statement_timeout_ms": CLIENT_STATEMENT_TIMEOUT_MS,
             },
             "machine": info,

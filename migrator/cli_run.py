@@ -50,7 +50,7 @@ def _options(
     batch_size: int | None = None,
     batch_pause: str | None = None,
     wait: bool = False,
-    state_schema: str = "bgmigrate",
+    state_schema: str | None = None,
     force: bool = False,
     reason: str | None = None,
     progress: bool = False,
@@ -160,7 +160,7 @@ def expand(
     wait: WaitOpt = False,
     dry_run: DryRunOpt = False,
     fmt: FormatOpt = "text",
-    state_schema: StateOpt = "bgmigrate",
+    state_schema: StateOpt = None,
     force: ForceOpt = False,
     reason: ReasonOpt = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Backfill progress bar on stderr.")] = True,
@@ -234,7 +234,7 @@ def contract(
     wait: WaitOpt = False,
     dry_run: DryRunOpt = False,
     fmt: FormatOpt = "text",
-    state_schema: StateOpt = "bgmigrate",
+    state_schema: StateOpt = None,
     force: ForceOpt = False,
     reason: ReasonOpt = None,
 ) -> None:
@@ -282,7 +282,7 @@ def abort(
     wait: WaitOpt = False,
     dry_run: DryRunOpt = False,
     fmt: FormatOpt = "text",
-    state_schema: StateOpt = "bgmigrate",
+    state_schema: StateOpt = None,
 ) -> None:
     """Undo a release's expand steps in reverse order (only while it is not switched)."""
 
@@ -313,7 +313,7 @@ def status(
     dsn: DsnOpt = None,
     release: ReleaseOpt = None,
     fmt: FormatOpt = "text",
-    state_schema: StateOpt = "bgmigrate",
+    state_schema: StateOpt = None,
 ) -> None:
     """Show the releases recorded in the database: their stage, gates and every step's state."""
 
@@ -341,7 +341,7 @@ def mark(
     release: ReleaseOpt = None,
     wait: WaitOpt = False,
     fmt: FormatOpt = "text",
-    state_schema: StateOpt = "bgmigrate",
+    state_schema: StateOpt = None,
 ) -> None:
     """Record a traffic gate passed outside bgmigrate (a pipeline's own switch or blue's shutdown)."""
 

@@ -30,6 +30,7 @@ from ..schema.model import Schema
 from ..sql.changes import Change, Op
 from .expects import fingerprint as shape_fingerprint
 from .expects import table_shapes
+from .inverse import inverse_sql
 from .model import GATE_TEXT, GATES, Plan, PlanError, Step
 from .recipes import RecipeContext, find_recipe
 
@@ -133,11 +134,15 @@ def _statement_step(
     sql = result.statement.sql.strip()
     lock, effect, transactional, table = _facts(sql, schema, settings)
     lock_timeout, statement_timeout = _timeouts(lock, effect, transactional, _mysql_ddl(sql, settings))
+    abort = None
+    if stage == "expand":
+        abort = inverse_sql(list(result.statement.changes), settings.dialect)
     return Step(
         id="",
         stage=stage,
         origin=_origin(result, revisions),
         sql=sql + ";",
+        abort=abort,
         phase=result.phase,
         reason=reason,
         lock=lock,

@@ -47,6 +47,12 @@ class BackfillResult:
     rows_updated: int = 0
 
 
+def fault_point(name: str) -> None:
+    from .runner import fault_point as kill_here
+
+    kill_here(name)
+
+
 def estimate_rows(db: Database, table: str) -> int | None:
     """The planner's row estimate for ``table`` (no scan); None when the catalog has none."""
     try:
@@ -121,6 +127,7 @@ def run_backfill(
             if not holder.get("count"):
                 break
             result.batches += 1
+            fault_point(f"batch:{result.batches}")
             result.rows_visited += holder["count"]
             result.rows_updated += holder["changed"]
             last_key = holder["hi"]

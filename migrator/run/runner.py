@@ -73,7 +73,7 @@ class RunOptions:
     batch_pause: float = 0.0
     wait: bool = False  # queue behind another runner instead of exiting
     wait_poll: float = 1.0
-    state_schema: str = "bgmigrate"
+    state_schema: str | None = None  # default: bgmigrate (PostgreSQL), bgmigrate_<database> (MySQL)
     actor: str = ""
     force: bool = False
     reason: str | None = None
@@ -112,6 +112,25 @@ def default_actor() -> str:
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"[:180]
 
 
+def default_state_schema(db: Database) -> str:
+    """``bgmigrate`` on PostgreSQL (a schema in the target database); on MySQL, where a schema is a
+    database of the server, ``bgmigrate_<database>`` so that two applications' databases on one
+    server keep separate state."""
+    if db.dialect == "postgres" or not db.dsn.database:
+        return "bgmigrate"
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"bgmigrate_{db.dsn.database}")[:64]
+
+
+def fault_point(name: str) -> None:
+    """Fault injection for the crash tests: ``BGMIGRATE_FAULT_KILL=<name>`` makes the process kill
+    itself with SIGKILL there (``after:<step-id>`` once a step is recorded done, ``batch:<n>`` once
+    the n-th backfill batch of a run committed). Nothing happens when the variable is unset."""
+    if os.environ.get("BGMIGRATE_FAULT_KILL") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def step_checksum(step: Step) -> str:
     """sha256 of what a step runs (its SQL, its backfill, its abort SQL and its timeouts)."""
     parts = [step.sql, step.abort or "", step.lock_timeout or "", step.statement_timeout or ""]
@@ -137,8 +156,11 @@ class Runner:
         self.db = db
         self.opts = options or RunOptions()
         self.actor = self.opts.actor or default_actor()
-        self.store = StateStore(db, self.opts.state_schema)
-        self.lock_name = f"bgmigrate:{self.opts.state_schema}"
+        schema = self.opts.state_schema or default_state_schema(db)
+        self.store = StateStore(db, schema)
+        # PostgreSQL advisory locks belong to one database; MySQL's GET_LOCK names are server-wide
+        scope = "" if db.dialect == "postgres" else f"{db.dsn.database or ''}:"
+        self.lock_name = f"bgmigrate:{scope}{schema}"[:64]
         self.say = say or (lambda line: None)
 
     # -- the runner lock ----------------------------------------------------------------------------
@@ -488,6 +510,7 @@ class Runner:
             self._retrying(step, release)(attempt)
         except Exception as err:
             self._failed(release, step, err, attempts, started, lock_timeout)
+        fault_point(f"after:{step.id}")
         seconds = time.monotonic() - started
         status = UNDONE if undo else DONE
         note = f"{rows:,} rows" if rows is not None else ""

@@ -247,3 +247,17 @@ def mysql_db(mysql_server: MySqlServer, request: pytest.FixtureRequest) -> Itera
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         finally:
             conn.close()
+
+
+@pytest.fixture
+def fresh_pg(pg_server: PgServer) -> Iterator[str]:
+    """A new empty database for one test (the runner's state lives in it); dropped afterwards."""
+    psycopg = _require_psycopg()
+    name = f"bgm_run_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server.dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_server.dsn_for(name)
+    finally:
+        with psycopg.connect(pg_server.dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from migrator.lint.classify import classify
+from migrator.plan.inverse import READ_ONLY
 from migrator.plan.model import PlanError
 from migrator.plan.recipes import RecipeContext, RecipeSteps, all_recipes, find_recipe
 from migrator.plan.recipes.add_required_column import AddRequiredColumn
@@ -208,7 +209,7 @@ def test_pg_add_unique():
                 "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS accounts_email_key ON accounts (email);",
                 "DROP INDEX CONCURRENTLY IF EXISTS accounts_email_key;",
             ),
-            (GUARD.format("accounts_email_key"), None),
+            (GUARD.format("accounts_email_key"), READ_ONLY),
         ],
         [],
         ["ALTER TABLE accounts ADD CONSTRAINT accounts_email_key UNIQUE USING INDEX accounts_email_key;"],
@@ -255,7 +256,7 @@ def test_pg_create_index_keeps_the_definition():
                 "WHERE amount > 100;",
                 "DROP INDEX CONCURRENTLY IF EXISTS orders_big_idx;",
             ),
-            (GUARD.format("orders_big_idx"), None),
+            (GUARD.format("orders_big_idx"), READ_ONLY),
         ],
         [],
         [],

@@ -27,6 +27,7 @@ import re
 from typing import ClassVar
 
 from ...sql.changes import Change, Op
+from ..inverse import READ_ONLY
 from ..model import PlanError
 from .applicability import new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
@@ -196,6 +197,7 @@ class AddUnique(Recipe):
                     invalid_index_guard(qualified),
                     "stop here if a duplicate (or a cancel) left the index INVALID: ADD CONSTRAINT ... USING INDEX "
                     "would refuse it, and a re-run with IF NOT EXISTS would skip it",
+                    abort=READ_ONLY,
                 ),
             ],
             contract=contract,

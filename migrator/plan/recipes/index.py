@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from ...sql.changes import Change, Op
+from ..inverse import READ_ONLY
 from ..model import PlanError
 from .applicability import PLAN_UNIT, new_in_release, refuse
 from .base import Part, Recipe, RecipeContext, RecipeSteps
@@ -163,6 +164,7 @@ class CreateIndex(Recipe):
                     invalid_index_guard(qualified),
                     "stop here if the concurrent build left an INVALID index (a re-run with IF NOT EXISTS "
                     "would skip it silently)",
+                    abort=READ_ONLY,
                 ),
             ],
             notes=notes,
