@@ -16,7 +16,10 @@ Method, in one process run:
    prepared statements, as a real application has them), send a paced load of ``--rate``
    requests per second each: 60 % SELECT by primary key, 25 % UPDATE of one row (its balance and
    its name), 15 % INSERT of a new row. Every request's latency and error is recorded with the
-   phase and the application version ("blue" or "green") it was sent as.
+   phase and the application version ("blue" or "green") it was sent as. With ``--long-tx S``
+   one more client holds a read transaction on ``accounts`` for S seconds, pauses 1 s, and
+   again: the lock-queue case, where a DDL statement waiting for its lock makes every request
+   behind it wait too (for as long as the DDL's ``lock_timeout`` lets it wait).
 4. Blue is the application before the release (it reads and writes ``name``), green the one after
    it (it reads and writes ``full_name`` and reads ``status`` and ``api_key``). Every run
    deploys green the same way: first half the clients become green (``--deploy-seconds`` of blue
@@ -48,6 +51,7 @@ far below the stalls this measures.
 
     python bench/impact.py [--rows 1000000] [--clients 4] [--dsn postgresql://postgres@127.0.0.1:5432/postgres]
     python bench/impact.py --rows 100000 --json /tmp/impact.json    # a smoke run, under a minute
+    python bench/impact.py --long-tx 5 --expand-arg=--lock-timeout=200ms --contract-arg=--lock-timeout=200ms
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -227,6 +232,15 @@ class Sample:
     start: float
     latency: float
     error: str | None
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any connection string in it replaced by ``***``.
+
+    A URL's user information ends at the last ``@`` of the word (a password may hold ``@``).
+    """
+    text = re.sub(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)\S*@", r"\1***@", text, flags=re.IGNORECASE)
+    return re.sub(r"(\bpassword\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
 
 
 def one_line(err: BaseException) -> str:
@@ -426,8 +440,8 @@ class Commands:
         self.log.say(text, now)
 
     def run(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Step:
-        step = Step(name, argv)
-        self.mark(f"$ {' '.join(argv)}")
+        step = Step(name, [masked(arg) for arg in argv])
+        self.mark(f"$ {' '.join(step.argv)}")
         begin = time.perf_counter()
         step.start = begin - self.log.origin
         proc = subprocess.Popen(
@@ -511,6 +525,7 @@ class Window:
     errors: int
     first_error: str | None
     error_kinds: list[tuple[str, int]]
+    errors_by_version: dict[str, int]
     p50_ms: float | None
     p99_ms: float | None
     max_ms: float | None
@@ -571,6 +586,7 @@ def summarize(label: str, load: Load, phase: str, commands: Commands, origin: fl
         errors=len(errors),
         first_error=errors[0].error if errors else None,
         error_kinds=Counter(e.error for e in errors if e.error).most_common(3),
+        errors_by_version=dict(Counter(e.version for e in errors)),
         p50_ms=round(percentile(latencies, 0.50) * 1000, 2) if latencies else None,
         p99_ms=round(percentile(latencies, 0.99) * 1000, 2) if latencies else None,
         max_ms=round(latencies[-1] * 1000, 1) if latencies else None,
@@ -769,7 +785,8 @@ def report(result: dict[str, Any]) -> str:
                 )
             if w["errors"]:
                 kinds = "; ".join(f"{n}x {text}" for text, n in w["error_kinds"])
-                out.append(f"  {w['label']}: {w['errors']} client errors, first: {w['first_error']}")
+                versions = ", ".join(f"{n} {v}" for v, n in sorted(w["errors_by_version"].items()))
+                out.append(f"  {w['label']}: {w['errors']} client errors ({versions}), first: {w['first_error']}")
                 out.append(f"    most frequent: {kinds}")
         release = scenario["windows"][1]
         longest = release["longest"]
@@ -934,6 +951,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\nimpact: interrupted, cleaning up\n")
         return 130
+    except psycopg.OperationalError as err:
+        sys.stderr.write(f"impact: {masked(one_line(err))}\n")
+        return 2
     finally:
         commands.kill()
         if created and not args.keep:

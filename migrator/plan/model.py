@@ -90,12 +90,20 @@ class Plan:
     tool_version: str
     # the shape of every existing table the steps touch: {table: [[column, type, nullable], ...]}
     expects: dict[str, list[list[Any]]] = field(default_factory=dict)
+    # a release made of Alembic revisions: what the runner stamps in the version table (None for SQL
+    # files, and then absent from plan.json). {"version_table", "version_table_schema", "revisions"
+    # (the release's, in apply order), "from" (the revisions it starts from), "heads" (stamped when
+    # contract completes), "expand" (expand/contract branch projects: {"revisions", "from", "heads"}
+    # of the expand side, stamped when expand completes; else None)}; see migrator/run/alembic_stamp.py
+    alembic: dict[str, Any] | None = None
     version: int = PLAN_VERSION
     sha256: str = ""
 
     def canonical(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("sha256")
+        if data.get("alembic") is None:  # plans of SQL files stay what they were (and hash the same)
+            data.pop("alembic", None)
         return data
 
     def seal(self) -> Plan:

@@ -33,8 +33,10 @@ ALTER TABLE orders ALTER COLUMN total SET NOT NULL;
 
 def seed_sql(customers: int) -> str:
     return textwrap.dedent(f"""\
-        INSERT INTO customers (id, email, name)
-          SELECT g, 'user' || g || '@example.com', 'name ' || g FROM generate_series(1, {customers}) g;
+        INSERT INTO customers (id, email, name, created_at)
+          SELECT g, 'user' || g || '@example.com', 'name ' || g,
+                 timestamptz '2024-01-01 00:00:00+00' + g * interval '1 min'
+          FROM generate_series(1, {customers}) g;
         INSERT INTO orders (id, customer_id, total)
           SELECT g, 1 + (g % {customers}), g % 1000 FROM generate_series(1, {customers * 2}) g;
         ANALYZE customers;
