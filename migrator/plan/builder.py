@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import Settings
-from ..facts.locks import BLOCKS_WRITES, EFFECT_COST
+from ..facts.locks import BLOCKS_WRITES, EFFECT_COST, SHARE_UPDATE_EXCLUSIVE
 from ..lint.classify import classify
 from ..lint.results import LintResult, StatementResult
 from ..schema import snapshot
@@ -34,7 +35,11 @@ from .inverse import inverse_sql
 from .model import GATE_TEXT, GATES, Plan, PlanError, Step
 from .recipes import RecipeContext, find_recipe
 
+if TYPE_CHECKING:
+    from ..sources.model import SourceFile
+
 LOCK_TIMEOUT = "2s"
+PATIENT_LOCK_TIMEOUT = "1min"  # for locks that block neither reads nor writes
 INSTANT_STATEMENT_TIMEOUT = "5s"
 _DROP = {Op.BEGIN, Op.COMMIT, Op.ROLLBACK, Op.META_COMMAND}
 
@@ -103,7 +108,14 @@ def _timeouts(
 ) -> tuple[str | None, str | None]:
     """lock_timeout for anything that queues for a table lock (on MySQL every DDL statement waits
     for a metadata lock: the runner sets lock_wait_timeout from it); a short statement_timeout only
-    for catalog-only steps (a scan, rewrite or index build takes as long as the table is big)."""
+    for catalog-only steps (a scan, rewrite or index build takes as long as the table is big).
+
+    SHARE UPDATE EXCLUSIVE (CONCURRENTLY index builds, VALIDATE CONSTRAINT) conflicts with no read
+    or write, so waiting for it stalls no query; and a CONCURRENTLY build waits for older
+    transactions *after* building, so a short timeout would throw the build away and start again.
+    Those steps get :data:`PATIENT_LOCK_TIMEOUT`."""
+    if lock == SHARE_UPDATE_EXCLUSIVE and not mysql_ddl:
+        return PATIENT_LOCK_TIMEOUT, None
     lock_timeout = LOCK_TIMEOUT if lock or mysql_ddl else None
     statement_timeout = INSTANT_STATEMENT_TIMEOUT if lock and effect == "none" and transactional else None
     return lock_timeout, statement_timeout
@@ -170,9 +182,11 @@ def build_plan(
     result: LintResult,
     settings: Settings,
     sizes: Schema | None = None,
+    sources: list[SourceFile] | None = None,
 ) -> Plan:
     """The plan of the release ``result`` was linted from (with ``keep_history=True``), starting from
-    the schema its history built."""
+    the schema its history built. ``sources`` (every migration ``result`` was linted from, history
+    included) tells an Alembic release's revision graph: the plan then records what to stamp."""
     if result.history is None:
         raise ValueError("build_plan needs lint_sources(..., keep_history=True)")
     history = result.history
@@ -241,7 +255,84 @@ def build_plan(
         steps=steps,
         expects=shape,
         tool_version=__version__,
+        alembic=_alembic_stamps(sources, result),
     ).seal()
+
+
+def _alembic_stamps(sources: list[SourceFile] | None, result: LintResult) -> dict[str, Any] | None:
+    """What the runner writes to ``alembic_version`` for a release of Alembic revisions (None for SQL).
+
+    Rows are kept the way Alembic keeps them: one per revision that no applied revision follows
+    through ``down_revision`` or ``depends_on``. A stamp replaces the rows of the revisions it starts
+    from (those outside the stamped set that it follows) with its heads. Statements are staged by
+    their phase whatever their branch: an ``expand`` branch's revisions are stamped when expand
+    completes (with the unlabelled release revisions they follow), everything when contract does."""
+    revs = [s for s in sources or () if s.revision]
+    in_release = set(result.files)
+    release = [s.revision for s in revs if s.display in in_release and s.revision]
+    if not release:
+        return None
+    headers = {s.revision: _revision_header(s) for s in revs if s.revision}
+    owner = {label: rid for rid, (_, _, labels) in headers.items() for label in labels}
+    parents = {
+        rid: tuple(dict.fromkeys([*down, *(owner.get(dep, dep) for dep in deps)]))
+        for rid, (down, deps, _) in headers.items()
+    }
+    branches = {s.revision: set(s.branches) for s in revs if s.revision}
+    rank = {s.revision: n for n, s in enumerate(revs)}
+    inside = set(release)
+
+    def ancestors(rid: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [p for p in parents.get(rid, ()) if p in inside]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(p for p in parents.get(node, ()) if p in inside)
+        return seen
+
+    def stamp(ids: list[str]) -> dict[str, list[str]]:
+        chosen = set(ids)
+        start = {p for rid in ids for p in parents.get(rid, ()) if p not in chosen}
+        heads = [rid for rid in ids if not any(rid in parents.get(o, ()) for o in ids)]
+        return {"revisions": ids, "from": sorted(start, key=lambda r: (rank.get(r, -1), r)), "heads": heads}
+
+    expand_side: set[str] = set()
+    for rid in release:
+        if "expand" in branches[rid]:
+            expand_side |= {rid} | ancestors(rid)
+    contract_work = {rid for rid in expand_side if "contract" in branches[rid]}  # never stamped at expand
+    expand_side = {rid for rid in expand_side if rid not in contract_work and not ancestors(rid) & contract_work}
+    whole = stamp(release)
+    return {
+        "version_table": "alembic_version",
+        "version_table_schema": None,
+        **whole,
+        "expand": stamp([rid for rid in release if rid in expand_side]) if expand_side else None,
+    }
+
+
+def _revision_header(source: SourceFile) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """``down_revision``, ``depends_on`` and ``branch_labels`` of a revision file, read as the loader
+    read them (statically; by running the file when they are not literals)."""
+    from ..sources.alembic.graph import _as_ids, _Dynamic, read_header
+
+    try:
+        header = read_header(source.path.read_text(encoding="utf-8").removeprefix("\ufeff")) or {}
+    except _Dynamic:
+        import runpy
+
+        try:
+            header = runpy.run_path(str(source.path))
+        except (Exception, SystemExit) as err:
+            raise PlanError(f"{source.display}: cannot read the revision's down_revision: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PlanError(f"{source.display}: cannot read the revision: {err}") from None
+    values = [_as_ids(header.get(name)) for name in ("down_revision", "depends_on", "branch_labels")]
+    if any(v is None for v in values):
+        raise PlanError(f"{source.display}: down_revision, depends_on and branch_labels must be strings or tuples")
+    return values[0] or (), values[1] or (), values[2] or ()
 
 
 def _mysql_ddl(sql: str, settings: Settings) -> bool:

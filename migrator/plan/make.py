@@ -61,4 +61,4 @@ def make_plan(
         cache.close()
     live = live_schema(dsn, settings.dialect) if dsn else None
     result = lint_sources(sources, settings, base_schema=live, keep_history=True)
-    return build_plan(result, settings, sizes=live), settings
+    return build_plan(result, settings, sizes=live, sources=sources), settings

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ..facts.locks import SHARE_UPDATE_EXCLUSIVE
 from ..plan.model import Plan, Step
 from .backfill import bounds_sql
 from .durations import format_duration, parse_duration
@@ -139,7 +140,8 @@ def status_text(releases: list[Release]) -> str:
 
 
 def _timeouts(step: Step, lock_override: float | None, dialect: str, *, statement: bool = True) -> str:
-    lock = lock_override if (lock_override is not None and step.lock_timeout) else parse_duration(step.lock_timeout)
+    overridden = lock_override is not None and step.lock_timeout and step.lock != SHARE_UPDATE_EXCLUSIVE
+    lock = lock_override if overridden else parse_duration(step.lock_timeout)
     stmt = parse_duration(step.statement_timeout) if statement else None
     if dialect == "postgres":
         return f"SET lock_timeout = '{_ms(lock)}'; SET statement_timeout = '{_ms(stmt)}';"

@@ -30,6 +30,7 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from ..facts.locks import SHARE_UPDATE_EXCLUSIVE
 from ..plan.model import Plan, Step
 from ..sql.split import split_statements
 from .backfill import NoProgress, Progress, run_backfill
@@ -258,8 +259,17 @@ class Runner:
                 raise Refused(f"release {name} is {rel.status}: expand does not apply")
             report = RunReport("expand", name, EXPANDING)
             self._run_stage(rel, plan, EXPAND_STAGES, report)
-            self.store.set_release(name, status=EXPANDED, expanded_at=self.db.now())
-            self.store.event(name, "expanded", self.actor)
+            from .alembic_stamp import stamp_after_expand
+
+            def expanded() -> None:  # one transaction with the expand branch's Alembic stamp, if any
+                self.store.set_release(name, status=EXPANDED, expanded_at=self.db.now())
+                self.store.event(name, "expanded", self.actor)
+
+            stamped = stamp_after_expand(
+                self.db, plan, expanded, lock_timeout=self.opts.lock_timeout, retries=self.opts.retries
+            )
+            if stamped:
+                self.say(f"alembic_version stamped at {', '.join(stamped)} (the expand branch)")
             report.status = EXPANDED
             return report
 
@@ -346,11 +356,15 @@ class Runner:
             self._run_stage(self.store.release(rel.name) or rel, loaded, ("contract",), report)
             from .alembic_stamp import stamp_after_contract
 
-            stamped = stamp_after_contract(self.db, loaded)
+            def contracted() -> None:  # one transaction with the Alembic stamp, if any
+                self.store.set_release(rel.name, status=CONTRACTED, contracted_at=self.db.now())
+                self.store.event(rel.name, "contracted", self.actor)
+
+            stamped = stamp_after_contract(
+                self.db, loaded, contracted, lock_timeout=self.opts.lock_timeout, retries=self.opts.retries
+            )
             if stamped:
                 self.say(f"alembic_version stamped at {', '.join(stamped)}")
-            self.store.set_release(rel.name, status=CONTRACTED, contracted_at=self.db.now())
-            self.store.event(rel.name, "contracted", self.actor)
             report.status = CONTRACTED
             return report
 
@@ -417,8 +431,17 @@ class Runner:
                 else:
                     self.store.update_step(rel.name, st.step_id, status=UNDONE)
                     report.steps.append(StepReport(st.step_id, st.stage, UNDONE, note="data only: nothing to undo"))
-            self.store.set_release(rel.name, status=ABORTED, aborted_at=self.db.now())
-            self.store.event(rel.name, "aborted", self.actor)
+            from .alembic_stamp import unstamp_after_abort
+
+            def aborted() -> None:  # one transaction with undoing the expand branch's Alembic stamp, if any
+                self.store.set_release(rel.name, status=ABORTED, aborted_at=self.db.now())
+                self.store.event(rel.name, "aborted", self.actor)
+
+            restored = unstamp_after_abort(
+                self.db, loaded, aborted, lock_timeout=self.opts.lock_timeout, retries=self.opts.retries
+            )
+            if restored:
+                self.say(f"alembic_version back at {', '.join(restored)}")
             report.status = ABORTED
             return report
 
@@ -434,9 +457,11 @@ class Runner:
             self._execute_step(rel.name, step, st, report)
 
     def _lock_timeout(self, step: Step) -> float | None:
+        """The plan's lock_timeout, or --lock-timeout for steps whose lock stalls reads or writes
+        (a SHARE UPDATE EXCLUSIVE wait stalls no query: it keeps the plan's longer timeout)."""
         if step.lock_timeout is None:
             return None
-        if self.opts.lock_timeout is not None:
+        if self.opts.lock_timeout is not None and step.lock != SHARE_UPDATE_EXCLUSIVE:
             return self.opts.lock_timeout
         return parse_duration(step.lock_timeout, what=f"{step.id} lock_timeout")
 
