@@ -76,7 +76,7 @@ _FAMILY = {
 }
 _TEXT_ORDER = ["tinytext", "text", "mediumtext", "longtext"]
 
-_TYPE = re.compile(r"^\s*([a-z_ ]+?)\s*(?:\((.*)\))?\s*((?:with|without) time zone)?\s*(\[\])?\s*$")
+_TYPE = re.compile(r"^\s*([a-z_][a-z0-9_ ]*?)\s*(?:\((.*)\))?\s*((?:with|without) time zone)?\s*(\[\])?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
