@@ -69,7 +69,12 @@ def test_a_second_runner_exits_3_naming_the_holder_and_wait_queues(fresh_pg: str
         )  # fmt: skip
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if pg_rows(fresh_pg, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") != [(0,)]:
+            held = pg_rows(  # pg_locks is cluster-wide: only this test's database counts
+                fresh_pg,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            if held != [(0,)]:
                 break
             time.sleep(0.05)
         second = bgm("expand", "--plan", str(rel.plan), "--dsn", fresh_pg)
