@@ -37,8 +37,6 @@ default ``alembic_version`` in the connection's default schema unless the plan s
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +47,7 @@ from .errors import InputError, StepFailed
 
 DEFAULT_LOCK_TIMEOUT = 2.0  # seconds: the plan's lock_timeout for steps that take a table lock
 STATEMENT_TIMEOUT = 30.0  # a few rows
+Retry = Callable[[Callable[[], list[str]]], list[str]]  # the runner's lock-timeout retry policy
 VERSION_LENGTH = 32  # Alembic's version_num VARCHAR(32): a longer id fails in the database, as with Alembic
 
 
@@ -131,12 +130,12 @@ def stamp_after_expand(
     record: Callable[[], None] | None = None,
     *,
     lock_timeout: float | None = None,
-    retries: int = 1,
+    retry: Retry | None = None,
 ) -> list[str]:
     """Stamp the expand side of an expand/contract branch project (nothing for a split release),
     in one transaction with ``record`` (which marks the release expanded); the heads stamped."""
     spec = alembic_spec(plan)
-    return _stamp(db, spec, spec.after_expand() if spec else None, "expand", record, lock_timeout, retries)
+    return _stamp(db, spec, spec.after_expand() if spec else None, "expand", record, lock_timeout, retry)
 
 
 def stamp_after_contract(
@@ -145,12 +144,12 @@ def stamp_after_contract(
     record: Callable[[], None] | None = None,
     *,
     lock_timeout: float | None = None,
-    retries: int = 1,
+    retry: Retry | None = None,
 ) -> list[str]:
     """Stamp the Alembic heads the plan records (none for plain SQL releases), in one transaction
     with ``record`` (which marks the release contracted); the heads stamped."""
     spec = alembic_spec(plan)
-    return _stamp(db, spec, spec.after_contract() if spec else None, "contract", record, lock_timeout, retries)
+    return _stamp(db, spec, spec.after_contract() if spec else None, "contract", record, lock_timeout, retry)
 
 
 def unstamp_after_abort(
@@ -159,12 +158,12 @@ def unstamp_after_abort(
     record: Callable[[], None] | None = None,
     *,
     lock_timeout: float | None = None,
-    retries: int = 1,
+    retry: Retry | None = None,
 ) -> list[str]:
     """Undo the expand stamp of an aborted release (put back the rows it replaced), in one
     transaction with ``record``; the revisions restored ([] when expand had stamped nothing)."""
     spec = alembic_spec(plan)
-    return _stamp(db, spec, spec.after_abort() if spec else None, "abort", record, lock_timeout, retries)
+    return _stamp(db, spec, spec.after_abort() if spec else None, "abort", record, lock_timeout, retry)
 
 
 def quote(db: Database, name: str) -> str:
@@ -184,37 +183,34 @@ def _stamp(
     point: str,
     record: Callable[[], None] | None,
     lock_timeout: float | None,
-    retries: int,
+    retry: Retry | None,
 ) -> list[str]:
     if spec is None or stamp is None:
         if record is not None:
             record()
         return []
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            db.set_timeouts(lock_timeout or DEFAULT_LOCK_TIMEOUT, STATEMENT_TIMEOUT)
-            if point != "abort" and db.dialect != "postgres":
-                _create(db, spec)  # MySQL DDL commits by itself: before the transaction, idempotent
-            with db.transaction():
-                if point != "abort" and db.dialect == "postgres":
-                    _create(db, spec)
-                done = _write(db, spec, stamp, point)
-                if record is not None:
-                    record()
-            return done
-        except Exception as err:
-            if not db.is_driver_error(err):
-                raise
-            kind = db.error_kind(err)
-            if kind.retryable and attempt < max(1, retries):
-                time.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-                continue
-            raise StepFailed(
-                f"alembic_version ({point}): {kind.value}: {db.describe(err)}; the release is not recorded as "
-                f"{point}ed yet: rerun to retry (the steps that ran are not run again)"
-            ) from None
+
+    def attempt() -> list[str]:
+        db.set_timeouts(lock_timeout or DEFAULT_LOCK_TIMEOUT, STATEMENT_TIMEOUT)
+        if point != "abort" and db.dialect != "postgres":
+            _create(db, spec)  # MySQL DDL commits by itself: before the transaction, idempotent
+        with db.transaction():
+            if point != "abort" and db.dialect == "postgres":
+                _create(db, spec)
+            done = _write(db, spec, stamp, point)
+            if record is not None:
+                record()
+        return done
+
+    try:
+        return retry(attempt) if retry is not None else attempt()
+    except Exception as err:
+        if not db.is_driver_error(err):
+            raise
+        raise StepFailed(
+            f"alembic_version ({point}): {db.error_kind(err).value}: {db.describe(err)}; the release is not "
+            f"recorded as {point}ed yet: rerun to retry (the steps that ran are not run again)"
+        ) from None
 
 
 def _create(db: Database, spec: AlembicSpec) -> None:

@@ -266,7 +266,11 @@ class Runner:
                 self.store.event(name, "expanded", self.actor)
 
             stamped = stamp_after_expand(
-                self.db, plan, expanded, lock_timeout=self.opts.lock_timeout, retries=self.opts.retries
+                self.db,
+                plan,
+                expanded,
+                lock_timeout=self.opts.lock_timeout,
+                retry=self._retrying("alembic_version", name, step=False),
             )
             if stamped:
                 self.say(f"alembic_version stamped at {', '.join(stamped)} (the expand branch)")
@@ -361,7 +365,11 @@ class Runner:
                 self.store.event(rel.name, "contracted", self.actor)
 
             stamped = stamp_after_contract(
-                self.db, loaded, contracted, lock_timeout=self.opts.lock_timeout, retries=self.opts.retries
+                self.db,
+                loaded,
+                contracted,
+                lock_timeout=self.opts.lock_timeout,
+                retry=self._retrying("alembic_version", rel.name, step=False),
             )
             if stamped:
                 self.say(f"alembic_version stamped at {', '.join(stamped)}")
@@ -438,7 +446,11 @@ class Runner:
                 self.store.event(rel.name, "aborted", self.actor)
 
             restored = unstamp_after_abort(
-                self.db, loaded, aborted, lock_timeout=self.opts.lock_timeout, retries=self.opts.retries
+                self.db,
+                loaded,
+                aborted,
+                lock_timeout=self.opts.lock_timeout,
+                retry=self._retrying("alembic_version", rel.name, step=False),
             )
             if restored:
                 self.say(f"alembic_version back at {', '.join(restored)}")
@@ -508,7 +520,7 @@ class Runner:
                     pause=self.opts.batch_pause,
                     lock_timeout=lock_timeout,
                     progress=self.opts.progress(),
-                    retry=self._retrying(step, release),
+                    retry=self._retrying(step.id, release),
                 )
                 rows = result.rows_updated
                 self._finish(release, step, started, undo)
@@ -532,7 +544,7 @@ class Runner:
                 self._finish(release, step, started, undo)
 
         try:
-            self._retrying(step, release)(attempt)
+            self._retrying(step.id, release)(attempt)
         except Exception as err:
             self._failed(release, step, err, attempts, started, lock_timeout)
         fault_point(f"after:{step.id}")
@@ -552,17 +564,18 @@ class Runner:
             duration_ms=int((time.monotonic() - started) * 1000),
         )
 
-    def _retrying(self, step: Step, release: str) -> Callable[[Callable[[], Any]], Any]:
+    def _retrying(self, label: str, release: str, *, step: bool = True) -> Callable[[Callable[[], Any]], Any]:
         def before_sleep(state: RetryCallState) -> None:
             err = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0
             kind = self.db.error_kind(err) if err else ErrorKind.OTHER
             text = self.db.describe(err) if err else ""
-            self.say(f"{step.id}: {kind.value} on attempt {state.attempt_number}; retrying in {wait:.1f} s")
+            self.say(f"{label}: {kind.value} on attempt {state.attempt_number}; retrying in {wait:.1f} s")
             try:
-                self.store.update_step(release, step.id, error=f"attempt {state.attempt_number}: {text}"[:2000])
+                if step:
+                    self.store.update_step(release, label, error=f"attempt {state.attempt_number}: {text}"[:2000])
                 self.store.event(
-                    release, "retry", self.actor, {"step": step.id, "attempt": state.attempt_number, "error": text}
+                    release, "retry", self.actor, {"step": label, "attempt": state.attempt_number, "error": text}
                 )
             except Exception:
                 pass

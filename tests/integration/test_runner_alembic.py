@@ -45,6 +45,7 @@ from migrator.plan.model import Plan
 from migrator.run.alembic_stamp import stamp_after_contract, stamp_after_expand, unstamp_after_abort
 from migrator.run.db import connect
 from migrator.run.errors import StepFailed
+from migrator.run.runner import Runner, RunOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "alembic"
@@ -497,15 +498,23 @@ def test_stamp_waits_no_longer_than_the_lock_timeout(new_db):
     blocker.execute("UPDATE alembic_version SET version_num = 'r1'")  # ROW EXCLUSIVE, held until commit
     db = connect(target.dsn)
     recorded: list[str] = []
+
+    def retry(attempts: int):  # the runner's policy: tenacity, on lock timeout or deadlock
+        return Runner(db, RunOptions(retries=attempts, retry_initial=0.05))._retrying(
+            "alembic_version", "r", step=False
+        )
+
     try:
         started = time.monotonic()
         with pytest.raises(StepFailed, match="lock timeout"):
-            stamp_after_contract(db, stamp_plan("postgres"), lambda: recorded.append("x"), lock_timeout=0.2, retries=2)
+            stamp_after_contract(
+                db, stamp_plan("postgres"), lambda: recorded.append("x"), lock_timeout=0.2, retry=retry(2)
+            )
         assert time.monotonic() - started < 5
         assert recorded == [] and target.version_rows() == {"r1"}
         threading.Timer(0.3, blocker.commit).start()
         assert stamp_after_contract(
-            db, stamp_plan("postgres"), lambda: recorded.append("x"), lock_timeout=0.2, retries=10
+            db, stamp_plan("postgres"), lambda: recorded.append("x"), lock_timeout=0.2, retry=retry(10)
         ) == ["r3"]
         assert recorded == ["x"] and target.version_rows() == {"r3"}
     finally:
