@@ -37,6 +37,7 @@ class ErrorKind(Enum):
     EXISTS = "already exists"
     MISSING = "does not exist"
     CONNECTION = "connection lost"
+    PERMISSION = "permission denied"
     OTHER = "error"
 
     @property
@@ -141,6 +142,7 @@ _PG_KIND = {
     "42703": ErrorKind.MISSING,
     "42704": ErrorKind.MISSING,
     "42883": ErrorKind.MISSING,
+    "42501": ErrorKind.PERMISSION,
     "57P01": ErrorKind.CONNECTION,
     "57P02": ErrorKind.CONNECTION,
     "57P03": ErrorKind.CONNECTION,
@@ -245,6 +247,10 @@ def _ms(seconds: float | None) -> str:
 
 _MY_KIND = {
     1205: ErrorKind.LOCK_TIMEOUT,  # lock wait timeout (metadata lock and row lock)
+    1142: ErrorKind.PERMISSION,  # command denied to user
+    1143: ErrorKind.PERMISSION,
+    1044: ErrorKind.PERMISSION,  # access denied to database
+    1227: ErrorKind.PERMISSION,  # needs SUPER or a similar privilege
     1213: ErrorKind.DEADLOCK,
     3024: ErrorKind.STATEMENT_TIMEOUT,  # MySQL max_execution_time
     1969: ErrorKind.STATEMENT_TIMEOUT,  # MariaDB max_statement_time

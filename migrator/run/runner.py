@@ -168,25 +168,56 @@ class Runner:
     @contextmanager
     def session(self, command: str) -> Iterator[None]:
         """Hold the runner lock (and the state tables, created or upgraded) for one command."""
-        self.store.check_version()
-        waited = False
-        while not self.db.try_lock(self.lock_name):
-            holder = self._holder_text()
-            if not self.opts.wait:
-                raise Refused(
-                    f"another bgmigrate runner is working on this database: {holder}; rerun with --wait to queue"
-                )
-            if not waited:
-                self.say(f"waiting for the runner lock, held by {holder}")
-                waited = True
-            time.sleep(self.opts.wait_poll)
+        with self.database_errors(command):
+            self.store.check_version()
+            waited = False
+            while not self.db.try_lock(self.lock_name):
+                holder = self._holder_text()
+                if not self.opts.wait:
+                    raise Refused(
+                        f"another bgmigrate runner is working on this database: {holder}; rerun with --wait to queue"
+                    )
+                if not waited:
+                    self.say(f"waiting for the runner lock, held by {holder}")
+                    waited = True
+                time.sleep(self.opts.wait_poll)
+            try:
+                try:
+                    self.store.ensure()
+                except Exception as err:
+                    if not self.db.is_driver_error(err):
+                        raise
+                    raise InputError(
+                        f"cannot create or upgrade bgmigrate's state tables in {self.store.schema!r} "
+                        f"({self.db.describe(err)}): grant the runner's role CREATE on the database, or "
+                        "pick a schema it may create with --state-schema"
+                    ) from None
+                self.store.set_holder(self.lock_name, f"{self.actor}: bgmigrate {command}")
+                yield
+            finally:
+                with suppress(Exception):
+                    self.db.unlock(self.lock_name)
+
+    @contextmanager
+    def database_errors(self, command: str) -> Iterator[None]:
+        """A driver error outside a step (reading or writing the state, taking the lock) is one
+        masked line, exit 1 (the state says where the release stands; a rerun resumes), never a
+        traceback."""
         try:
-            self.store.ensure()
-            self.store.set_holder(self.lock_name, f"{self.actor}: bgmigrate {command}")
             yield
-        finally:
-            with suppress(Exception):
-                self.db.unlock(self.lock_name)
+        except Exception as err:
+            if isinstance(err, (InputError, Refused, StepFailed)) or not self.db.is_driver_error(err):
+                raise
+            kind = self.db.error_kind(err)
+            if kind == ErrorKind.PERMISSION:
+                raise InputError(
+                    f"{command}: the runner's role may not use bgmigrate's state tables in {self.store.schema!r}: "
+                    f"{self.db.describe(err)}"
+                ) from None
+            raise StepFailed(
+                f"{command}: {kind.value} while reading or writing bgmigrate's state: {self.db.describe(err)}; "
+                "the state tables say where the release stands (bgmigrate status); rerun to resume"
+            ) from None
 
     def _holder_text(self) -> str:
         try:
@@ -657,6 +688,10 @@ class Runner:
 
     # -- status ------------------------------------------------------------------------------------
     def status(self, name: str | None = None) -> list[Release]:
+        with self.database_errors("status"):
+            return self._status(name)
+
+    def _status(self, name: str | None) -> list[Release]:
         self.store.check_version()
         if name:
             rel = self.store.release(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -240,3 +241,42 @@ def test_password_never_printed_nor_stored(fresh_pg: str, tmp_path: Path) -> Non
         for row in pg_rows(fresh_pg, f"SELECT * FROM bgmigrate.{table}")
     )
     assert secret not in dump
+
+
+def test_a_role_without_rights_gets_a_clear_message_not_a_traceback(fresh_pg: str, tmp_path: Path) -> None:
+    rel = _setup(fresh_pg, tmp_path, customers=5)
+    role = f"bgm_low_{uuid.uuid4().hex[:8]}"
+    dbname = psycopg.conninfo.conninfo_to_dict(fresh_pg)["dbname"]
+    pg_exec(fresh_pg, f'CREATE ROLE {role} LOGIN; REVOKE CREATE ON DATABASE "{dbname}" FROM PUBLIC')
+    low = psycopg.conninfo.make_conninfo(fresh_pg, user=role)
+    try:
+        done = bgm("expand", "--plan", str(rel.plan), "--dsn", low)
+        assert done.returncode == 2, done.stderr
+        assert "cannot create or upgrade bgmigrate's state tables in 'bgmigrate'" in done.stderr
+        assert "permission denied for database" in done.stderr and "Traceback" not in done.stderr
+        assert bgm("expand", "--plan", str(rel.plan), "--dsn", fresh_pg).returncode == 0  # the owner can
+        done = bgm("status", "--dsn", low)
+        assert done.returncode == 2 and "may not use bgmigrate's state tables" in done.stderr
+    finally:
+        pg_exec(fresh_pg, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_state_tables_are_upgraded_by_a_later_version(fresh_pg: str, tmp_path: Path, monkeypatch) -> None:
+    from migrator.run import state
+    from migrator.run.db import connect
+    from migrator.run.runner import Runner
+
+    rel = _setup(fresh_pg, tmp_path, customers=5)
+    assert bgm("expand", "--plan", str(rel.plan), "--dsn", fresh_pg).returncode == 0
+    # a later bgmigrate adds state migration 2; its first run upgrades the tables, keeping the data
+    monkeypatch.setattr(state, "STATE_VERSION", 2)
+    monkeypatch.setitem(state.MIGRATIONS, 2, ["ALTER TABLE {s}.releases ADD COLUMN note {text} NULL"])
+    db = connect(fresh_pg)
+    try:
+        Runner(db).mark("switched")
+    finally:
+        db.close()
+    assert pg_rows(fresh_pg, "SELECT version FROM bgmigrate.state_version ORDER BY 1") == [(1,), (2,)]
+    assert pg_rows(fresh_pg, "SELECT name, note, switched_at IS NOT NULL FROM bgmigrate.releases") == [
+        ("0002_release", None, True)
+    ]
