@@ -214,4 +214,22 @@ def dry_run_script(
             out.append(body)
     if not shown:
         out.append("\n-- nothing to run")
+    stamp = _alembic_note(plan, command)
+    if stamp:
+        out.append(f"\n-- then, in the transaction that records the release {stamp}")
     return "\n".join(out) + "\n"
+
+
+def _alembic_note(plan: Plan, command: str) -> str | None:
+    """What the runner does to alembic_version when the stage completes (None: nothing)."""
+    from .alembic_stamp import alembic_spec
+
+    spec = alembic_spec(plan)
+    if spec is None:
+        return None
+    stamp = {"expand": spec.after_expand, "contract": spec.after_contract, "abort": spec.after_abort}[command]()
+    if stamp is None:
+        return None
+    done = {"expand": "expanded", "contract": "contracted", "abort": "aborted"}[command]
+    removed = ", ".join(sorted(stamp.remove)) or "none"
+    return f"{done}: alembic_version rows {removed} replaced by {', '.join(stamp.heads) or 'none'}"

@@ -177,3 +177,11 @@ def test_expected_shapes_compare_normalized_types() -> None:
     assert fingerprint(expects) == fingerprint(
         {"users": [["email", "character varying(200)", False], ["id", "int4", False]]}
     )
+
+
+def test_dry_run_shows_the_alembic_stamp() -> None:
+    plan = _plan()
+    plan.alembic = {"version_table": "alembic_version", "revisions": ["b2", "c3"], "from": ["a1"], "heads": ["c3"]}
+    script = dry_run_script(plan, ("contract",), None, command="contract", release_name="r")
+    assert script.rstrip().endswith("records the release contracted: alembic_version rows a1, b2 replaced by c3")
+    assert "alembic_version" not in dry_run_script(plan, ("expand",), None, command="expand", release_name="r")
