@@ -574,8 +574,10 @@ class Runner:
                     self.store.update_step(release, step.id, statements_done=index + 1)
                 self._finish(release, step, started, undo)
 
+        # a backfill retries each batch itself (a lock timeout loses one batch, not the step)
+        retry = self._retrying(step.id, release) if step.backfill is None or undo else (lambda fn: fn())
         try:
-            self._retrying(step.id, release)(attempt)
+            retry(attempt)
         except Exception as err:
             self._failed(release, step, err, attempts, started, lock_timeout)
         fault_point(f"after:{step.id}")

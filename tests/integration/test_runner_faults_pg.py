@@ -230,3 +230,28 @@ def test_killed_connection_is_reported_and_the_rerun_resumes(fresh_pg: str, tmp_
     assert "(resuming)" in again.stderr or steps_state(fresh_pg)["migrate-001"][3] == 20000
     assert steps_state(fresh_pg)["migrate-001"][3] == 20000
     assert pg_rows(fresh_pg, "SELECT count(*) FROM customers WHERE email_address IS DISTINCT FROM email") == [(0,)]
+
+
+def test_a_backfill_batch_waiting_on_a_row_lock_is_retried_alone(fresh_pg: str, tmp_path: Path) -> None:
+    rel = _setup(fresh_pg, tmp_path, customers=3000)
+    with psycopg.connect(fresh_pg, autocommit=True) as app:
+        app.execute("BEGIN")
+        app.execute("SELECT * FROM customers WHERE id = 1500 FOR UPDATE")  # an app transaction on one row
+        runner = bgm_popen(
+            "expand", "--plan", str(rel.plan), "--dsn", fresh_pg, "--batch-size", "500", "--lock-timeout", "200ms",
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if pg_rows(fresh_pg, "SELECT to_regclass('bgmigrate.events') IS NOT NULL") == [(True,)] and pg_rows(
+                fresh_pg, "SELECT count(*) FROM bgmigrate.events WHERE kind = 'retry'"
+            ) != [(0,)]:
+                break
+            time.sleep(0.05)
+        app.execute("COMMIT")
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert "migrate-001: lock timeout on attempt 1; retrying" in err
+    state = steps_state(fresh_pg)["migrate-001"]
+    assert state[0] == "done" and state[1] == 1  # one attempt of the step: only the batch was retried
+    assert state[3] == 3000  # and no row was updated twice
+    assert pg_rows(fresh_pg, "SELECT count(*) FROM customers WHERE email_address IS DISTINCT FROM email") == [(0,)]
