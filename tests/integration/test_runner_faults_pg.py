@@ -234,6 +234,11 @@ def test_killed_connection_is_reported_and_the_rerun_resumes(fresh_pg: str, tmp_
 
 def test_a_backfill_batch_waiting_on_a_row_lock_is_retried_alone(fresh_pg: str, tmp_path: Path) -> None:
     rel = _setup(fresh_pg, tmp_path, customers=3000)
+    # the expand steps first (they take table locks a row lock would hold off), stopping before the backfill
+    stopped = bgm(
+        "expand", "--plan", str(rel.plan), "--dsn", fresh_pg, env={"BGMIGRATE_FAULT_KILL": "after:expand-006"}
+    )
+    assert stopped.returncode == -signal.SIGKILL and steps_state(fresh_pg)["migrate-001"][0] == "pending"
     with psycopg.connect(fresh_pg, autocommit=True) as app:
         app.execute("BEGIN")
         app.execute("SELECT * FROM customers WHERE id = 1500 FOR UPDATE")  # an app transaction on one row
