@@ -11,7 +11,8 @@ process list and of CI logs; it is masked in every message either way.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,6 +131,24 @@ def _connect(dsn: str | None) -> Any:
     return connect(dsn)
 
 
+@contextmanager
+def _runner(dsn: str | None, opts: Any, *, verbose: bool = True) -> Iterator[Any]:
+    """A Runner on a connection to ``dsn``, closed afterwards; step lines to stderr when verbose."""
+    from .run.runner import Runner
+
+    db = _connect(dsn)
+    try:
+        yield Runner(db, opts, say=_say if verbose else None)
+    finally:
+        db.close()
+
+
+def _result(report: Any, fmt: str) -> str:
+    from .run.render import report_json, report_text
+
+    return report_json(report, exit_code=0) if fmt == "json" else report_text(report)
+
+
 def _read_plan(path: Path) -> Any:
     from .plan.model import Plan, PlanError
 
@@ -171,8 +190,8 @@ def expand(
         from .plan.expects import differences
         from .plan.make import live_schema, make_plan
         from .run.errors import InputError
-        from .run.render import dry_run_script, report_json, report_text
-        from .run.runner import EXPAND_STAGES, Runner, release_name_for
+        from .run.render import dry_run_script
+        from .run.runner import EXPAND_STAGES, release_name_for
 
         _check_format(fmt)
         if bool(sources) == bool(plan_file):
@@ -196,11 +215,8 @@ def expand(
         if dry_run:
             rel = None
             if dsn:
-                db = _connect(dsn)
-                try:
-                    rel = Runner(db, opts).status_of(name)
-                finally:
-                    db.close()
+                with _runner(dsn, opts, verbose=False) as runner:
+                    rel = runner.status_of(name)
             return dry_run_script(
                 plan,
                 EXPAND_STAGES,
@@ -210,15 +226,11 @@ def expand(
                 lock_timeout=opts.lock_timeout,
                 batch_size=opts.batch_size,
             )
-        db = _connect(dsn)
-        try:
-            runner = Runner(db, opts, say=_say)
+        with _runner(dsn, opts) as runner:
             report = runner.expand(
                 plan, name, check_schema=lambda p: differences(p.expects, live_schema(dsn or "", p.dialect))
             )
-        finally:
-            db.close()
-        return report_json(report, exit_code=0) if fmt == "json" else report_text(report)
+        return _result(report, fmt)
 
     _execute("expand", fmt, work)
 
@@ -241,17 +253,14 @@ def contract(
     """Run the contract stage: only once the release is switched and blue is decommissioned."""
 
     def work() -> str:
-        from .run.render import dry_run_script, report_json, report_text
-        from .run.runner import Runner
+        from .run.render import dry_run_script
 
         _check_format(fmt)
         opts = _options(
             lock_timeout=lock_timeout, retries=retries, wait=wait, state_schema=state_schema, force=force, reason=reason
         )
         plan = _read_plan(plan_file) if plan_file else None
-        db = _connect(dsn)
-        try:
-            runner = Runner(db, opts, say=_say)
+        with _runner(dsn, opts) as runner:
             if dry_run:
                 rel = runner.pick_release(release, "contract", plan)
                 gates = [
@@ -267,9 +276,7 @@ def contract(
                     lock_timeout=opts.lock_timeout, notes=notes,
                 )  # fmt: skip
             report = runner.contract(release, plan)
-        finally:
-            db.close()
-        return report_json(report, exit_code=0) if fmt == "json" else report_text(report)
+        return _result(report, fmt)
 
     _execute("contract", fmt, work)
 
@@ -287,14 +294,12 @@ def abort(
     """Undo a release's expand steps in reverse order (only while it is not switched)."""
 
     def work() -> str:
-        from .run.render import dry_run_script, report_json, report_text
-        from .run.runner import EXPAND_STAGES, Runner
+        from .run.render import dry_run_script
+        from .run.runner import EXPAND_STAGES
 
         _check_format(fmt)
         opts = _options(lock_timeout=lock_timeout, retries=retries, wait=wait, state_schema=state_schema)
-        db = _connect(dsn)
-        try:
-            runner = Runner(db, opts, say=_say)
+        with _runner(dsn, opts) as runner:
             if dry_run:
                 rel = runner.pick_release(release, "abort", None)
                 return dry_run_script(
@@ -302,9 +307,7 @@ def abort(
                     lock_timeout=opts.lock_timeout, undo=True,
                 )  # fmt: skip
             report = runner.abort(release)
-        finally:
-            db.close()
-        return report_json(report, exit_code=0) if fmt == "json" else report_text(report)
+        return _result(report, fmt)
 
     _execute("abort", fmt, work)
 
@@ -319,18 +322,13 @@ def status(
 
     def work() -> str:
         from .run.render import status_json, status_text
-        from .run.runner import Runner
 
         _check_format(fmt)
-        db = _connect(dsn)
-        try:
-            runner = Runner(db, _options(state_schema=state_schema))
+        with _runner(dsn, _options(state_schema=state_schema), verbose=False) as runner:
             releases = runner.status(release)
             if fmt == "json":
                 return status_json(releases, {r.name: runner.store.events(r.name) for r in releases})
             return status_text(releases)
-        finally:
-            db.close()
 
     _execute("status", fmt, work)
 
@@ -347,14 +345,10 @@ def mark(
 
     def work() -> str:
         from .run.render import report_json
-        from .run.runner import Runner
 
         _check_format(fmt)
-        db = _connect(dsn)
-        try:
-            report = Runner(db, _options(wait=wait, state_schema=state_schema), say=_say).mark(gate, release)
-        finally:
-            db.close()
+        with _runner(dsn, _options(wait=wait, state_schema=state_schema)) as runner:
+            report = runner.mark(gate, release)
         return report_json(report, exit_code=0) if fmt == "json" else f"release {report.release}: {gate}\n"
 
     _execute(f"mark {gate}", fmt, work)

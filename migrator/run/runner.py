@@ -290,19 +290,7 @@ class Runner:
                 raise Refused(f"release {name} is {rel.status}: expand does not apply")
             report = RunReport("expand", name, EXPANDING)
             self._run_stage(rel, plan, EXPAND_STAGES, report)
-            from .alembic_stamp import stamp_after_expand
-
-            def expanded() -> None:  # one transaction with the expand branch's Alembic stamp, if any
-                self.store.set_release(name, status=EXPANDED, expanded_at=self.db.now())
-                self.store.event(name, "expanded", self.actor)
-
-            stamped = stamp_after_expand(
-                self.db,
-                plan,
-                expanded,
-                lock_timeout=self.opts.lock_timeout,
-                retry=self._retrying("alembic_version", name, step=False),
-            )
+            stamped = self._complete(name, plan, "expand", status=EXPANDED, expanded_at=self.db.now())
             if stamped:
                 self.say(f"alembic_version stamped at {', '.join(stamped)} (the expand branch)")
             report.status = EXPANDED
@@ -389,19 +377,7 @@ class Runner:
                 self.store.event(rel.name, "contract-started", self.actor)
             report = RunReport("contract", rel.name, CONTRACTING)
             self._run_stage(self.store.release(rel.name) or rel, loaded, ("contract",), report)
-            from .alembic_stamp import stamp_after_contract
-
-            def contracted() -> None:  # one transaction with the Alembic stamp, if any
-                self.store.set_release(rel.name, status=CONTRACTED, contracted_at=self.db.now())
-                self.store.event(rel.name, "contracted", self.actor)
-
-            stamped = stamp_after_contract(
-                self.db,
-                loaded,
-                contracted,
-                lock_timeout=self.opts.lock_timeout,
-                retry=self._retrying("alembic_version", rel.name, step=False),
-            )
+            stamped = self._complete(rel.name, loaded, "contract", status=CONTRACTED, contracted_at=self.db.now())
             if stamped:
                 self.say(f"alembic_version stamped at {', '.join(stamped)}")
             report.status = CONTRACTED
@@ -470,23 +446,25 @@ class Runner:
                 else:
                     self.store.update_step(rel.name, st.step_id, status=UNDONE)
                     report.steps.append(StepReport(st.step_id, st.stage, UNDONE, note="data only: nothing to undo"))
-            from .alembic_stamp import unstamp_after_abort
-
-            def aborted() -> None:  # one transaction with undoing the expand branch's Alembic stamp, if any
-                self.store.set_release(rel.name, status=ABORTED, aborted_at=self.db.now())
-                self.store.event(rel.name, "aborted", self.actor)
-
-            restored = unstamp_after_abort(
-                self.db,
-                loaded,
-                aborted,
-                lock_timeout=self.opts.lock_timeout,
-                retry=self._retrying("alembic_version", rel.name, step=False),
-            )
+            restored = self._complete(rel.name, loaded, "abort", status=ABORTED, aborted_at=self.db.now())
             if restored:
                 self.say(f"alembic_version back at {', '.join(restored)}")
             report.status = ABORTED
             return report
+
+    def _complete(self, name: str, plan: Plan, stage: str, **values: Any) -> list[str]:
+        """Record the release's new status (and event) in one transaction with the Alembic stamp
+        of that stage, if the plan has one; the revisions stamped."""
+        from .alembic_stamp import stamp_after_contract, stamp_after_expand, unstamp_after_abort
+
+        stamp = {"expand": stamp_after_expand, "contract": stamp_after_contract, "abort": unstamp_after_abort}[stage]
+
+        def record() -> None:
+            self.store.set_release(name, **values)
+            self.store.event(name, values["status"], self.actor)
+
+        retry = self._retrying("alembic_version", name, step=False)
+        return stamp(self.db, plan, record, lock_timeout=self.opts.lock_timeout, retry=retry)
 
     # -- running steps ------------------------------------------------------------------------------
     def _run_stage(self, rel: Release, plan: Plan, stages: tuple[str, ...], report: RunReport) -> None:
