@@ -72,6 +72,8 @@ class Settings:
         )
 
 
+# sub-tables of [tool.bgmigrate] with their own readers: the traffic switch and the release flow
+SECTIONS = frozenset({"traffic", "gates", "hooks", "release"})
 _KEYS = {f.name.replace("_", "-"): f.name for f in fields(Settings) if f.name != "config_path"}
 _KEYS.update({f.name: f.name for f in fields(Settings) if f.name != "config_path"})
 
@@ -161,6 +163,8 @@ def build_settings(
     source = str(source_path) if source_path else "settings"
     settings = Settings(config_path=str(source_path) if source_path else None)
     for key, value in raw.items():
+        if key in SECTIONS:  # read by their own modules (migrator/traffic/config.py)
+            continue
         name = _KEYS.get(key)
         if name is None:
             known = ", ".join(sorted(k for k in _KEYS if "_" not in k))
