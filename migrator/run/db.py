@@ -409,7 +409,8 @@ def _connect_postgres(dsn: Dsn, timeout_s: float, application_name: str, cloud: 
     conn: Any = None
     try:
         if cloud is not None:
-            conn = cloud.connect_postgres(dsn, psycopg)
+            app = dsn.params.get("application_name", application_name)
+            conn = cloud.connect_postgres(dsn, psycopg, timeout_s=timeout_s, application_name=app)
             conn.autocommit = True
         else:
             kwargs = loader._connect_kwargs()
@@ -437,7 +438,7 @@ def _connect_mysql(dsn: Dsn, timeout_s: float, cloud: Any) -> MySqlDatabase:
     failure: Exception | None = None
     try:
         if cloud is not None:
-            creator = lambda: cloud.connect_mysql(dsn, pymysql)  # noqa: E731
+            creator = lambda: cloud.connect_mysql(dsn, pymysql, timeout_s=timeout_s)  # noqa: E731
         else:
             kwargs = loader._connect_kwargs()
             kwargs.pop("read_timeout", None)  # a backfill batch or an index build may take longer
