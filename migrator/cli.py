@@ -268,8 +268,10 @@ def rules(
 
 
 from .cli_run import register as _register_runner  # noqa: E402 - the runner's commands on the same app
+from .cli_traffic import register as _register_traffic  # noqa: E402
 
 _register_runner(app)
+_register_traffic(app)
 
 
 def main() -> None:

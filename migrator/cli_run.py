@@ -149,6 +149,21 @@ def _result(report: Any, fmt: str) -> str:
     return report_json(report, exit_code=0) if fmt == "json" else report_text(report)
 
 
+def _contract_preflight(runner: Any, config: Path | None) -> Any:
+    """With a traffic router or blue's application_name configured, contract also refuses while blue
+    can still be reached (router weights or tags, database sessions of blue)."""
+    from .traffic.config import load_traffic_settings
+
+    settings = load_traffic_settings(config)
+    if settings.router is None and not settings.blue_application_name:
+        return None
+    from .traffic.registry import make_router
+    from .traffic.release import ReleaseFlow
+
+    router = make_router(settings.router) if settings.router is not None else None
+    return ReleaseFlow(runner, settings, router).contract_preflight
+
+
 def _read_plan(path: Path) -> Any:
     from .plan.model import Plan, PlanError
 
@@ -238,6 +253,9 @@ def expand(
 def contract(
     dsn: DsnOpt = None,
     release: ReleaseOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings (traffic router, blue_application_name).")
+    ] = None,
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="Refuse unless the release was expanded with this plan.")
     ] = None,
@@ -275,7 +293,7 @@ def contract(
                     rel.plan, ("contract",), rel, command="contract", release_name=rel.name,
                     lock_timeout=opts.lock_timeout, notes=notes,
                 )  # fmt: skip
-            report = runner.contract(release, plan)
+            report = runner.contract(release, plan, preflight=_contract_preflight(runner, config))
         return _result(report, fmt)
 
     _execute("contract", fmt, work)

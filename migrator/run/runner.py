@@ -341,7 +341,15 @@ class Runner:
         return rel
 
     # -- contract ----------------------------------------------------------------------------------
-    def contract(self, name: str | None = None, plan: Plan | None = None) -> RunReport:
+    def contract(
+        self,
+        name: str | None = None,
+        plan: Plan | None = None,
+        *,
+        preflight: Callable[[Release], list[str]] | None = None,
+    ) -> RunReport:
+        """Run the contract stage. ``preflight`` returns the ways blue can still be reached (router
+        weights or tags, database sessions of blue); any refuses the contract like a missing gate."""
         with self.session("contract"):
             rel = self.pick_release(name, "contract", plan)
             if plan is not None and plan.sha256 != rel.plan_sha256:
@@ -364,6 +372,13 @@ class Runner:
                     rel.name,
                     f"release {rel.name} is not recorded as {' and '.join(missing)}: contract removes what blue still "
                     f"uses (record the gates with 'bgmigrate mark switched' / 'bgmigrate mark decommissioned')",
+                )
+            exposure = preflight(rel) if preflight is not None and rel.status != CONTRACTING else []
+            if exposure:
+                self._override(
+                    rel.name,
+                    f"release {rel.name}: blue can still be reached, and contract removes what it uses: "
+                    + "; ".join(exposure),
                 )
             loaded = rel.plan
             for s in rel.steps.values():

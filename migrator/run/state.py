@@ -28,7 +28,7 @@ from ..plan.model import Plan, PlanError
 from .db import Database
 from .errors import InputError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 # type spellings per dialect: {key} text (indexable), {text} long text, {ts} timestamp, {id} serial key
@@ -87,6 +87,12 @@ MIGRATIONS: dict[int, list[str]] = {
   since {ts} NOT NULL
 )""",
     ],
+    # the release flow's stages between expand and contract (bgmigrate release)
+    2: [
+        "ALTER TABLE {s}.releases ADD COLUMN deployed_at {ts} NULL",
+        "ALTER TABLE {s}.releases ADD COLUMN verified_at {ts} NULL",
+        "ALTER TABLE {s}.releases ADD COLUMN soaked_at {ts} NULL",
+    ],
 }
 
 # release statuses
@@ -136,6 +142,9 @@ class Release:
     decommissioned_at: datetime | None = None
     contracted_at: datetime | None = None
     aborted_at: datetime | None = None
+    deployed_at: datetime | None = None
+    verified_at: datetime | None = None
+    soaked_at: datetime | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
 
     @property
@@ -154,6 +163,7 @@ _RELEASE_COLS = (
     "name, plan_sha256, plan, dialect, status, created_at, created_by, updated_at, expanded_at, switched_at, "
     "decommissioned_at, contracted_at, aborted_at"
 )
+_RELEASE_COLS_V2 = ", deployed_at, verified_at, soaked_at"
 _STEP_COLS = (
     "step_id, position, stage, checksum, status, attempts, statements_done, backfill_last_key, backfill_rows, "
     "started_at, finished_at, duration_ms, ran_by, error"
@@ -170,6 +180,7 @@ class StateStore:
         self.schema = schema
         q = '"' if db.dialect == "postgres" else "`"
         self.s = f"{q}{schema}{q}"
+        self._version: int | None = None
 
     # -- creation and versioning ---------------------------------------------------------------------
     def exists(self) -> bool:
@@ -228,6 +239,7 @@ class StateStore:
                 self._record_version(number)
 
     def _record_version(self, number: int) -> None:
+        self._version = None
         self.db.execute(
             f"INSERT INTO {self.s}.state_version (version, applied_at, tool_version) VALUES (%s, %s, %s)",
             (number, self.db.now(), __version__),
@@ -256,14 +268,21 @@ class StateStore:
         if open_only:
             where = f" WHERE status IN ({', '.join(['%s'] * len(OPEN_STATUSES))})"
             params = OPEN_STATUSES
-        rows = self.db.query(f"SELECT {_RELEASE_COLS} FROM {self.s}.releases{where} ORDER BY created_at", params)
+        rows = self.db.query(f"SELECT {self._cols()} FROM {self.s}.releases{where} ORDER BY created_at", params)
         return [self._with_steps(Release(*row)) for row in rows]
 
     def release(self, name: str) -> Release | None:
         if not self.exists():
             return None
-        row = self.db.query_one(f"SELECT {_RELEASE_COLS} FROM {self.s}.releases WHERE name = %s", (name,))
+        row = self.db.query_one(f"SELECT {self._cols()} FROM {self.s}.releases WHERE name = %s", (name,))
         return self._with_steps(Release(*row)) if row else None
+
+    def _cols(self) -> str:
+        """The release columns this database's state tables have (a read-only command may meet
+        tables of an older version, which it does not upgrade)."""
+        if self._version is None:
+            self._version = self.version()
+        return _RELEASE_COLS + (_RELEASE_COLS_V2 if self._version >= 2 else "")
 
     def _with_steps(self, release: Release) -> Release:
         rows = self.db.query(
@@ -300,7 +319,17 @@ class StateStore:
             )
 
     def set_release(self, name: str, **values: Any) -> None:
-        allowed = {"status", "expanded_at", "switched_at", "decommissioned_at", "contracted_at", "aborted_at"}
+        allowed = {
+            "status",
+            "expanded_at",
+            "switched_at",
+            "decommissioned_at",
+            "contracted_at",
+            "aborted_at",
+            "deployed_at",
+            "verified_at",
+            "soaked_at",
+        }
         bad = set(values) - allowed
         if bad:
             raise ValueError(f"not release columns: {sorted(bad)}")

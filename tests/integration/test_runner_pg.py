@@ -269,14 +269,14 @@ def test_state_tables_are_upgraded_by_a_later_version(fresh_pg: str, tmp_path: P
     rel = _setup(fresh_pg, tmp_path, customers=5)
     assert bgm("expand", "--plan", str(rel.plan), "--dsn", fresh_pg).returncode == 0
     # a later bgmigrate adds state migration 2; its first run upgrades the tables, keeping the data
-    monkeypatch.setattr(state, "STATE_VERSION", 2)
-    monkeypatch.setitem(state.MIGRATIONS, 2, ["ALTER TABLE {s}.releases ADD COLUMN note {text} NULL"])
+    monkeypatch.setattr(state, "STATE_VERSION", 3)
+    monkeypatch.setitem(state.MIGRATIONS, 3, ["ALTER TABLE {s}.releases ADD COLUMN note {text} NULL"])
     db = connect(fresh_pg)
     try:
         Runner(db).mark("switched")
     finally:
         db.close()
-    assert pg_rows(fresh_pg, "SELECT version FROM bgmigrate.state_version ORDER BY 1") == [(1,), (2,)]
+    assert pg_rows(fresh_pg, "SELECT version FROM bgmigrate.state_version ORDER BY 1") == [(1,), (2,), (3,)]
     assert pg_rows(fresh_pg, "SELECT name, note, switched_at IS NOT NULL FROM bgmigrate.releases") == [
         ("0002_release", None, True)
     ]
