@@ -18,6 +18,7 @@ import pytest
 from cloudrun_emulator import CloudRunEmulator, Target
 from compute_emulator import ComputeEmulator, weights
 from compute_emulator import router_config as urlmap_config
+from k8s_emulator import HTTPROUTES, VIRTUALSERVICES, K8sEmulator
 from runner_harness import Release, bgm, pg_exec, seed_sql
 
 from migrator.run.db import connect
@@ -67,6 +68,7 @@ class Platform:
     fail_next_shift: Callable[[], None]
     fail_every_shift: Callable[[], None]
     concurrent_other_change: Callable[[], None]
+    clear_faults: Callable[[], None] = lambda: None  # the emulators whose faults last until cleared
 
 
 @contextmanager
@@ -123,7 +125,66 @@ def _urlmap() -> Iterator[Platform]:
         )
 
 
-PLATFORMS = {"cloudrun": _cloudrun, "urlmap": _urlmap}
+def _weights_split(emu: K8sEmulator, plural: str) -> Split:
+    row = emu.weights(plural, "web")[0]
+    blue = next((w for k, w in row.items() if "blue" in k), 0) or 0
+    green = next((w for k, w in row.items() if "green" in k), 0) or 0
+    if green == 0:
+        return Split(100, 0)
+    return Split.green_percent(round(100 * green / (blue + green)))
+
+
+@contextmanager
+def _kubernetes(kind: str) -> Iterator[Platform]:
+    with K8sEmulator() as emu:
+        emu.add_service("web-blue", ready=2)
+        emu.add_service("web-green", ready=2)
+        plural = HTTPROUTES if kind == "gateway" else VIRTUALSERVICES
+        if kind == "gateway":
+            emu.add_httproute("web", [["web-blue"]])
+            config = emu.router_config()
+        else:
+            blue, green = "web-blue.default.svc.cluster.local", "web-green.default.svc.cluster.local"
+            emu.add_virtualservice("web", [[(blue, 100), (green, 0)]])
+            config = emu.router_config("istio", blue=blue, green=green)
+
+        def never_programmed() -> None:
+            emu.faults(plural, "web").never_programmed = True
+
+        def refs_unresolved() -> None:
+            emu.faults(plural, "web").resolved_refs = ("BackendNotFound", "injected")
+            emu.faults(plural, "web").accepted = ("NotAllowedByListeners", "injected")
+            emu.deny("PUT")
+
+        def other_change() -> None:
+            def label(obj: dict[str, Any]) -> None:
+                obj["metadata"].setdefault("labels", {})["team"] = "payments"
+
+            emu.interleave(plural, "web", label)
+
+        def clear() -> None:
+            emu.faults(plural, "web").never_programmed = False
+            emu.faults(plural, "web").resolved_refs = None
+            emu.faults(plural, "web").accepted = None
+            emu.allow_all()
+
+        yield Platform(
+            kind,
+            make_router(config),
+            lambda: _weights_split(emu, plural),
+            never_programmed,
+            refs_unresolved,
+            other_change,
+            clear,
+        )
+
+
+PLATFORMS = {
+    "cloudrun": _cloudrun,
+    "urlmap": _urlmap,
+    "gateway": lambda: _kubernetes("gateway"),
+    "istio": lambda: _kubernetes("istio"),
+}
 
 
 @pytest.fixture(params=sorted(PLATFORMS))
@@ -212,6 +273,8 @@ def test_an_operation_error_rolls_back_to_blue(expanded: Runner, platform: Platf
         calls["n"] += 1
         if calls["n"] == 2:
             platform.fail_next_shift()
+        if calls["n"] == 3:  # the rollback: the platform works again
+            platform.clear_faults()
         return original(split)
 
     platform.router.set_split = second_shift_fails  # type: ignore[method-assign]
