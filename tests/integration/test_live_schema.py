@@ -305,7 +305,10 @@ def test_pg_loader_leaves_no_session_behind(pg_live: tuple[Schema, PgServer]) ->
     load_live_schema(server.dsn)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         for _ in range(50):
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bgmigrate'").fetchone()
+            row = conn.execute(  # this module's own database: runner tests elsewhere use the same name
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bgmigrate' "
+                "AND datname = current_database()"
+            ).fetchone()
             if row is not None and row[0] == 0:
                 break
             time.sleep(0.02)
