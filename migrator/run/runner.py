@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from ..facts.locks import SHARE_UPDATE_EXCLUSIVE
 from ..plan.model import Plan, Step
@@ -608,9 +608,8 @@ class Runner:
 
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self.opts.retries)),
-            wait=wait_exponential_jitter(
-                initial=self.opts.retry_initial, max=self.opts.retry_max, jitter=self.opts.retry_initial
-            ),
+            wait=wait_exponential(multiplier=self.opts.retry_initial, max=self.opts.retry_max)
+            + wait_random(0, self.opts.retry_initial),  # exponential backoff with jitter
             retry=retry_if_exception(lambda e: self.db.is_driver_error(e) and self.db.error_kind(e).retryable),
             before_sleep=before_sleep,
             reraise=True,
