@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..facts.locks import BLOCKS_WRITES
 from .model import GATES, STAGES, Plan, Step
+
+if TYPE_CHECKING:
+    from ..trace.tracing import TraceReport
 
 _STAGE_TITLE = {
     "expand": "Expand: before green is deployed (blue keeps working)",
@@ -28,7 +33,8 @@ def _duration(step: Step) -> str:
     return "instant" if step.rewrite == "none" else "proportional to the table"
 
 
-def render(plan: Plan) -> str:
+def render(plan: Plan, trace: TraceReport | None = None) -> str:
+    """The plan; with ``trace`` (``bgmigrate plan --trace``) also a ``## Trace`` section at the end."""
     out = [
         "# Migration plan",
         "",
@@ -79,4 +85,8 @@ def render(plan: Plan) -> str:
             if step.abort:
                 out += ["", "Abort (while blue is live):", "", "```sql", step.abort.strip(), "```"]
             out.append("")
+    if trace is not None:
+        from ..trace.render import trace_markdown
+
+        out += ["", *trace_markdown(trace)]
     return "\n".join(out).rstrip() + "\n"
