@@ -6,9 +6,10 @@ or input error, 3 refused by a gate or another runner (runner commands), 4 inter
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +28,10 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 4
 
 
 def _fail(message: str) -> typer.Exit:
-    sys.stderr.write(f"bgmigrate: error: {message}\n")
+    from .dsn import mask_secrets
+
+    # the message may quote an argument, and a DSN typed where a path or a rule id goes holds a password
+    sys.stderr.write(f"bgmigrate: error: {mask_secrets(message)}\n")
     return typer.Exit(EXIT_USAGE)
 
 
@@ -177,6 +181,14 @@ def plan(
     target_version: Annotated[str | None, typer.Option("--target-version", help="Server version.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
     use_env: Annotated[bool, typer.Option("--use-env", help="Alembic: render through env.py.")] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Also run the steps on a scratch database (the --dsn's server, BGMIGRATE_SCRATCH_SERVER or an "
+            "embedded PostgreSQL) and add the locks they took to the --markdown file.",
+        ),
+    ] = False,
 ) -> None:
     """Plan a release: expand, migrate, [deploy green], [switch], [decommission blue], contract."""
     from .config import ConfigError
@@ -192,6 +204,7 @@ def plan(
         )
     except (ConfigError, SourceError, CatalogError, PlanError) as err:
         raise _fail(str(err)) from None
+    traced = _trace_plan(built, paths, since, dsn, config, use_env, markdown) if trace else None
     text = built.to_json()
     try:
         if output is None:
@@ -199,12 +212,43 @@ def plan(
         else:
             output.write_text(text, encoding="utf-8")
         if markdown is not None:
-            markdown.write_text(render_markdown(built), encoding="utf-8")
+            markdown.write_text(render_markdown(built, trace=traced), encoding="utf-8")
     except OSError as err:
         raise _fail(f"cannot write the plan: {err.strerror or err}") from None
     if output is not None:
         steps = [s for s in built.steps if s.stage not in ("deploy-green", "switch", "decommission-blue")]
         sys.stderr.write(f"bgmigrate: plan with {len(steps)} steps written to {output} (sha256 {built.sha256[:12]})\n")
+    if traced is not None and traced.failed:
+        sys.stderr.write(f"bgmigrate: trace: {len(traced.findings())} finding(s), see {markdown}\n")
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _trace_plan(
+    built: Any,
+    paths: list[Path],
+    since: str | None,
+    dsn: str | None,
+    config: Path | None,
+    use_env: bool,
+    markdown: Path | None,
+) -> Any:
+    """plan --trace: the plan's steps on a scratch database (see migrator/trace)."""
+    from .config import ConfigError
+    from .dsn import mask_secrets
+    from .run.errors import RunError
+    from .schema.live import LiveSchemaError
+    from .sources import SourceError
+    from .trace.commands import trace_plan_command
+
+    if markdown is None:
+        raise _fail("--trace adds the trace to the Markdown plan: give --markdown FILE too")
+    try:
+        return trace_plan_command(
+            built, paths, since=since, dsn=dsn, config=config, use_env=use_env,
+            say=lambda line: sys.stderr.write(f"bgmigrate: {mask_secrets(line)}\n"),
+        )  # fmt: skip
+    except (RunError, ConfigError, SourceError, LiveSchemaError) as err:
+        raise _fail(mask_secrets(str(err))) from None
 
 
 @app.command("verify-plan")
@@ -267,16 +311,44 @@ def rules(
     sys.stdout.write(render_table([r for r in catalog if dialect is None or dialect in r.dialects]))
 
 
+from .cli_demo import register as _register_demo  # noqa: E402
 from .cli_run import register as _register_runner  # noqa: E402 - the runner's commands on the same app
+from .cli_trace import register as _register_trace  # noqa: E402
 from .cli_traffic import register as _register_traffic  # noqa: E402
 
 _register_runner(app)
 _register_traffic(app)
+_register_trace(app)
+_register_demo(app)
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    """click's usage-error classes (typer 0.28 vendors click as ``typer._click``, earlier ones use click)."""
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def main() -> None:
+    usage_errors, aborts = _usage_errors(), (typer.Abort,)
     try:
-        app()
+        code = app(standalone_mode=False)
+    except usage_errors as err:  # usage errors quote what was typed, and a misplaced DSN holds a password
+        import io
+
+        from .dsn import mask_secrets
+
+        shown = io.StringIO()
+        err.show(file=shown)  # type: ignore[attr-defined]
+        sys.stderr.write(mask_secrets(shown.getvalue()))
+        sys.exit(err.exit_code)  # type: ignore[attr-defined]
+    except aborts:
+        sys.stderr.write("Aborted!\n")
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("bgmigrate: interrupted\n")
         sys.exit(130)
@@ -292,6 +364,7 @@ def main() -> None:
         text = mask_secrets(f"{type(err).__name__}: {err}")
         sys.stderr.write(f"bgmigrate: internal error: {text} (please report this)\n")
         sys.exit(EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

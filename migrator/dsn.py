@@ -188,7 +188,7 @@ def _parse_url(text: str, scheme_text: str, rest: str) -> Dsn:
         if not sep:
             raise DsnError(f"connection string parameter {key_text!r} has no value (expected {key_text}=...)")
         params[key_text] = unquote(value)
-        masked_query.append(f"{key}={MASK}" if key_text.lower() in _SECRET_KEYS else item)
+        masked_query.append(f"{key}={MASK}" if key_text.lower() in _SECRET_KEYS else mask_secrets(item))
     if "password" in params and password is None:
         password = params.pop("password")
     database = unquote(path) if path else None
@@ -273,7 +273,10 @@ def _parse_libpq(text: str) -> Dsn:
         while i < n and not text[i].isspace() and text[i] != "=":
             i += 1
         key = text[start:i]
-        shown = repr(key) if previous not in _SECRET_KEYS else f"the value of {previous!r} (quote values with spaces)"
+        if previous in _SECRET_KEYS:
+            shown = f"the value of {previous!r} (quote values with spaces)"
+        else:
+            shown = _key_shown(key)
         while i < n and text[i].isspace():
             i += 1
         if i >= n or text[i] != "=":
@@ -298,7 +301,7 @@ def _parse_libpq(text: str) -> Dsn:
                 value_chars.append(ch)
                 i += 1
             if not closed:
-                raise DsnError(f"unterminated quoted value for {key!r} in connection string")
+                raise DsnError(f"unterminated quoted value for {_key_shown(key)} in connection string")
         else:
             while i < n and not text[i].isspace():
                 ch = text[i]
@@ -311,7 +314,7 @@ def _parse_libpq(text: str) -> Dsn:
         if key.lower() not in _LIBPQ_KEYS:
             if previous in _SECRET_KEYS:
                 raise DsnError(f"unknown connection parameter after the value of {previous!r}")
-            raise DsnError(f"unknown connection parameter {key!r} (libpq key=value connection string)")
+            raise DsnError(f"unknown connection parameter {_key_shown(key)} (libpq key=value connection string)")
         pairs[key.lower()] = "".join(value_chars)
         previous = key.lower()
     if not pairs:
@@ -340,6 +343,24 @@ def _parse_libpq(text: str) -> Dsn:
     )
 
 
+_KEY_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+_NOT_A_KEY = (
+    "not a connection string: neither a URL (postgresql://..., mysql://...) nor libpq key=value pairs "
+    "(the text is not shown: it may hold a password)"
+)
+
+
+def _key_shown(key: str) -> str:
+    """A key as error messages show it (quoted), when it looks like a parameter name; anything else may be
+    a URL whose scheme is missing or mistyped (``app:secret@db/app?sslmode=require``), password and all,
+    and is never echoed: :class:`DsnError` without it."""
+    if _KEY_LIKE.fullmatch(key):
+        return repr(key)
+    raise DsnError(_NOT_A_KEY)
+
+
 def _quote_libpq(value: str) -> str:
     if value and not any(ch.isspace() or ch in "'\\" for ch in value):
         return value
@@ -347,12 +368,15 @@ def _quote_libpq(value: str) -> str:
 
 
 def _masked_libpq(pairs: dict[str, str]) -> str:
-    return " ".join(f"{k}={MASK if k in _SECRET_KEYS else _quote_libpq(v)}" for k, v in pairs.items())
+    # a value may hold a password too: ``sslmode= password='x'`` gives sslmode the value "password='x'"
+    # (libpq skips blanks after '=')
+    return " ".join(f"{k}={MASK if k in _SECRET_KEYS else _quote_libpq(mask_secrets(v))}" for k, v in pairs.items())
 
 
 # ---- masking free text -------------------------------------------------------------------------------
 
-_URL_TOKEN = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(\S+)")
+# ``scheme://`` and ``scheme:/`` (a URL that went through a path normalization: ``Path("postgresql://u:p@h")``)
+_URL_TOKEN = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*:/{1,2})(\S+)")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:ssl)?(?:password|passwd|pwd)=)[^&\s]*")
 _KV_SECRET = re.compile(
     r"(?i)((?<![?&])\b[a-z_]*(?:password|passwd|pwd)\s*=\s*)('(?:[^'\\]|\\.)*'?|\"(?:[^\"\\]|\\.)*\"?|\S+)"
@@ -405,12 +429,35 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+DSN_ENV = "BGMIGRATE_DSN"
+
+
+def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for the user's own commands (release hooks, gate commands, router commands):
+    this process's, without ``BGMIGRATE_DSN`` (the DSN and its password stay with bgmigrate), plus
+    ``extra``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != DSN_ENV}
+    env.update(extra or {})
+    return env
+
+
 def mask_dsn(text: str) -> str:
     """The masked form of a connection string, or of any text when it does not parse."""
     try:
         return parse_dsn(text).masked
     except DsnError:
+        # a URL that does not parse (scheme mistyped or missing too): "user:" up to the last "@" is masked
+        # (a password may hold a space, a "/" or an "@")
+        m = _BROKEN_URL.match(text.strip())
+        if m and ":" in m.group("userinfo"):
+            user = m.group("userinfo").split(":", 1)[0]
+            return mask_secrets(f"{m.group('scheme') or ''}{user}:{MASK}@{m.group('rest')}")
         return mask_secrets(text)
 
 
-__all__ = ["MASK", "Dsn", "DsnError", "mask_dsn", "mask_secrets", "parse_dsn", "scrub"]
+_BROKEN_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*:?/{1,2})?(?P<userinfo>.*)@(?P<rest>[^@]*)$", re.DOTALL)
+
+
+__all__ = ["MASK", "Dsn", "DsnError", "command_env", "mask_dsn", "mask_secrets", "parse_dsn", "scrub"]

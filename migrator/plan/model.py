@@ -127,6 +127,7 @@ class Plan:
         claimed = data.pop("sha256", None)
         if claimed != _digest(data):
             raise PlanError("the plan's sha256 does not match its content: it was edited after it was made")
+        _check_shape(data)
         try:
             steps = [
                 Step(**{**s, "backfill": Backfill(**s["backfill"]) if s.get("backfill") else None})
@@ -135,6 +136,74 @@ class Plan:
             return cls(steps=steps, sha256=claimed, **data)
         except (TypeError, KeyError) as err:
             raise PlanError(f"malformed plan: {err}") from None
+
+
+_TOP = {
+    "dialect": str, "target_version": str, "sources": list, "since": (str, type(None)), "schema_fingerprint": str,
+    "steps": list, "tool_version": str, "expects": dict, "alembic": (dict, type(None)), "version": int,
+}  # fmt: skip
+_STEP = {
+    "id": str, "stage": str, "origin": str, "sql": str, "phase": str, "reason": str, "lock": (str, type(None)),
+    "rewrite": str, "transactional": bool, "lock_timeout": (str, type(None)), "statement_timeout": (str, type(None)),
+    "abort": (str, type(None)), "table": (str, type(None)), "recipe": (str, type(None)),
+    "backfill": (dict, type(None)), "rows_estimate": (int, type(None)), "size_bytes": (int, type(None)),
+    "duration": (str, type(None)), "batches": (int, type(None)), "notes": list,
+}  # fmt: skip
+_BACKFILL = {"table": str, "key": str, "assignments": str, "condition": str, "batch_size": int}
+
+
+def _check_fields(where: str, data: Any, types: dict[str, Any], required: set[str]) -> None:
+    if not isinstance(data, dict):
+        raise PlanError(f"malformed plan: {where} must be an object")
+    missing = sorted(required - data.keys())
+    if missing:
+        raise PlanError(f"malformed plan: {where} has no {', '.join(missing)}")
+    for key, value in data.items():
+        expected = types.get(key)
+        if expected is None:
+            raise PlanError(f"malformed plan: {where} has an unknown field {key!r}")
+        allowed = expected if isinstance(expected, tuple) else (expected,)
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise PlanError(f"malformed plan: {where}.{key} has the wrong type ({type(value).__name__})")
+
+
+def _check_shape(data: dict[str, Any]) -> None:
+    """A plan whose hash verifies but whose content is not what ``bgmigrate plan`` writes (made by hand
+    or by another tool) is refused here, with the field named, rather than failing later in the runner."""
+    from ..run.durations import parse_duration
+
+    _check_fields("the plan", data, _TOP, {"dialect", "target_version", "sources", "schema_fingerprint", "steps"})
+    if data["dialect"] not in ("postgres", "mysql"):
+        raise PlanError(f"malformed plan: unknown dialect {data['dialect']!r}")
+    if not all(isinstance(s, str) for s in data["sources"]):
+        raise PlanError("malformed plan: sources must be file names or revisions")
+    for table, columns in data.get("expects", {}).items():
+        if not isinstance(columns, list) or not all(
+            isinstance(c, list) and len(c) == 3 and isinstance(c[0], str) and isinstance(c[1], (str, type(None)))
+            and isinstance(c[2], bool)
+            for c in columns
+        ):  # fmt: skip
+            raise PlanError(f"malformed plan: expects[{table!r}] must list [column, type, nullable] entries")
+    seen: set[str] = set()
+    for index, step in enumerate(data["steps"]):
+        where = f"steps[{index}]"
+        _check_fields(where, step, _STEP, {"id", "stage", "origin", "sql", "phase", "reason"})
+        if not step["id"] or step["id"] in seen:
+            raise PlanError(f"malformed plan: {where} has an empty or repeated id {step['id']!r}")
+        seen.add(step["id"])
+        if step["stage"] not in STAGES:
+            raise PlanError(f"malformed plan: {where}.stage {step['stage']!r} is not one of {', '.join(STAGES)}")
+        for key in ("lock_timeout", "statement_timeout"):
+            try:
+                parse_duration(step.get(key), what=f"{where}.{key}")
+            except ValueError as err:
+                raise PlanError(f"malformed plan: {err}") from None
+        if not all(isinstance(n, str) for n in step.get("notes", [])):
+            raise PlanError(f"malformed plan: {where}.notes must be text")
+        if step.get("backfill") is not None:
+            _check_fields(f"{where}.backfill", step["backfill"], _BACKFILL, set(_BACKFILL))
+            if step["backfill"]["batch_size"] < 1:
+                raise PlanError(f"malformed plan: {where}.backfill.batch_size must be at least 1")
 
 
 def _digest(data: dict[str, Any]) -> str:

@@ -94,6 +94,14 @@ class Database(ABC):
     def lock_holder_session(self, name: str) -> str | None:
         """The server's view of the session holding the runner lock (pid / connection id)."""
 
+    @abstractmethod
+    def lock_holder_id(self, name: str) -> str | None:
+        """The backend pid / connection id holding the runner lock; None when it is free."""
+
+    @abstractmethod
+    def session_id(self) -> str:
+        """This connection's backend pid / connection id."""
+
     # -- errors ------------------------------------------------------------------------------------
     @abstractmethod
     def error_kind(self, err: BaseException) -> ErrorKind: ...
@@ -180,12 +188,27 @@ class PostgresDatabase(Database):
     def unlock(self, name: str) -> None:
         self.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
 
+    def lock_holder_id(self, name: str) -> str | None:
+        key = lock_key(name) & 0xFFFFFFFFFFFFFFFF
+        row = self.query_one(
+            "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.classid::bigint = %s AND l.objid::bigint = %s",
+            (key >> 32, key & 0xFFFFFFFF),
+        )
+        return str(row[0]) if row else None
+
+    def session_id(self) -> str:
+        row = self.query_one("SELECT pg_backend_pid()")
+        return str(row[0]) if row else ""
+
     def lock_holder_session(self, name: str) -> str | None:
         key = lock_key(name) & 0xFFFFFFFFFFFFFFFF
         row = self.query_one(
             "SELECT a.pid, a.usename, a.application_name, a.client_addr::text, a.backend_start "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.classid::bigint = %s AND l.objid::bigint = %s",
             (key >> 32, key & 0xFFFFFFFF),
         )
@@ -313,6 +336,14 @@ class MySqlDatabase(Database):
 
     def unlock(self, name: str) -> None:
         self.query("SELECT RELEASE_LOCK(%s)", (name,))
+
+    def lock_holder_id(self, name: str) -> str | None:
+        row = self.query_one("SELECT IS_USED_LOCK(%s)", (name,))
+        return None if not row or row[0] is None else str(row[0])
+
+    def session_id(self) -> str:
+        row = self.query_one("SELECT CONNECTION_ID()")
+        return str(row[0]) if row else ""
 
     def lock_holder_session(self, name: str) -> str | None:
         row = self.query_one("SELECT IS_USED_LOCK(%s)", (name,))

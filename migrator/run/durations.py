@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$", re.IGNORECASE)
@@ -12,10 +13,14 @@ def parse_duration(text: str | float | int | None, *, what: str = "duration") ->
     """Seconds; ``None`` for ``None``/empty; a bare number is seconds. ValueError names ``what``."""
     if text is None:
         return None
-    if isinstance(text, (int, float)):
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if not math.isfinite(text):
+            raise ValueError(f"{what} must be a finite number of seconds, not {text}")
         if text < 0:
             raise ValueError(f"{what} must not be negative: {text}")
         return float(text)
+    if not isinstance(text, str):  # a list, a table, true/false from a configuration file or a plan
+        raise ValueError(f"{what} must be a duration such as 2s, 500ms or 2min, not {text!r}")
     if not text.strip():
         return None
     m = _DURATION.match(text)

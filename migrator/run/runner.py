@@ -124,8 +124,9 @@ def default_state_schema(db: Database) -> str:
 
 def fault_point(name: str) -> None:
     """Fault injection for the crash tests: ``BGMIGRATE_FAULT_KILL=<name>`` makes the process kill
-    itself with SIGKILL there (``after:<step-id>`` once a step is recorded done, ``batch:<n>`` once
-    the n-th backfill batch of a run committed). Nothing happens when the variable is unset."""
+    itself with SIGKILL there (``before:<step-id>`` as a step is about to start, ``after:<step-id>`` once
+    it is recorded done, ``batch:<n>`` once the n-th backfill batch of a run committed). Nothing happens
+    when the variable is unset."""
     if os.environ.get("BGMIGRATE_FAULT_KILL") == name:
         import signal
 
@@ -192,7 +193,7 @@ class Runner:
                         f"({self.db.describe(err)}): grant the runner's role CREATE on the database, or "
                         "pick a schema it may create with --state-schema"
                     ) from None
-                self.store.set_holder(self.lock_name, f"{self.actor}: bgmigrate {command}")
+                self.store.set_holder(self.lock_name, f"{self.actor}: bgmigrate {command}", self.db.session_id())
                 yield
             finally:
                 with suppress(Exception):
@@ -219,14 +220,30 @@ class Runner:
                 "the state tables say where the release stands (bgmigrate status); rerun to resume"
             ) from None
 
-    def _holder_text(self) -> str:
-        try:
-            session = self.db.lock_holder_session(self.lock_name)
-            recorded = self.store.holder(self.lock_name)
-        except Exception:
-            return "(holder unknown)"
+    def _holder_text(self, settle: float = 2.0) -> str:
+        """Who holds the runner lock: the runner's own record (actor, command, since when) and the
+        server's view of its session. A runner records itself just after it takes the lock, so a record
+        not (yet) from the session holding the lock is waited for up to ``settle`` seconds, and never
+        shown as the holder: it names an earlier runner."""
+        deadline = time.monotonic() + settle
+        holder_id = session = recorded = None
+        current = False
+        while True:
+            try:
+                holder_id = self.db.lock_holder_id(self.lock_name)
+                session = self.db.lock_holder_session(self.lock_name)
+                recorded = self.store.holder(self.lock_name)
+                # a record without a session id comes from an older bgmigrate: taken as it is
+                current = recorded is not None and (recorded[2] is None or recorded[2] == holder_id)
+                if current or holder_id is None:
+                    break
+            except Exception:  # e.g. the holder is creating the state tables right now
+                recorded, current = None, False
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
         parts = []
-        if recorded:
+        if recorded and current:
             parts.append(f"{recorded[0]} since {recorded[1]:%Y-%m-%d %H:%M:%S}")
         if session:
             parts.append(session)
@@ -502,6 +519,7 @@ class Runner:
         return parse_duration(step.lock_timeout, what=f"{step.id} lock_timeout")
 
     def _execute_step(self, release: str, step: Step, st: StepState, report: RunReport, *, undo: bool = False) -> None:
+        fault_point(f"before:{step.id}")
         sql = (step.abort or "") if undo else step.sql
         statements = [s.sql for s in split_statements(sql, self.db.dialect) if s.sql.strip()]
         lock_timeout = self._lock_timeout(step)

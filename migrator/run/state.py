@@ -246,18 +246,26 @@ class StateStore:
         )
 
     # -- the runner lock holder ----------------------------------------------------------------------
-    def set_holder(self, lock_name: str, holder: str) -> None:
+    # ``holder`` is "who: what", then a tab and the holder's session id (backend pid / connection id),
+    # so that another runner can tell the current holder's row from one left by an earlier (or killed)
+    # runner, which stays until the next holder replaces it.
+    def set_holder(self, lock_name: str, holder: str, session: str = "") -> None:
+        text = f"{holder}\t{session}" if session else holder
         self.db.execute(f"DELETE FROM {self.s}.runner WHERE lock_name = %s", (lock_name,))
         self.db.execute(
             f"INSERT INTO {self.s}.runner (lock_name, holder, since) VALUES (%s, %s, %s)",
-            (lock_name, holder, self.db.now()),
+            (lock_name, text, self.db.now()),
         )
 
-    def holder(self, lock_name: str) -> tuple[str, datetime] | None:
+    def holder(self, lock_name: str) -> tuple[str, datetime, str | None] | None:
+        """(who: what, since, session id or None) of the last runner that took the lock."""
         if not self.exists():
             return None
         row = self.db.query_one(f"SELECT holder, since FROM {self.s}.runner WHERE lock_name = %s", (lock_name,))
-        return (row[0], row[1]) if row else None
+        if not row:
+            return None
+        text, _, session = str(row[0]).partition("\t")
+        return (text, row[1], session or None)
 
     # -- releases --------------------------------------------------------------------------------------
     def releases(self, *, open_only: bool = False) -> list[Release]:

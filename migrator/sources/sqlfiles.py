@@ -37,7 +37,8 @@ def _walk_sql(root: Path) -> list[Path]:
         dirnames[:] = [d for d in dirnames if d != ".bgmigrate_cache" and not d.startswith(".git")]
         rel_dir = os.path.relpath(dirpath, base)
         for name in filenames:
-            if name.endswith(".sql"):
+            # a FIFO or socket named like a migration would block the read forever: regular files only
+            if name.endswith(".sql") and os.path.isfile(os.path.join(dirpath, name)):
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
                 # Flyway repeatable migrations (R__x.sql) apply after every versioned one.
                 found.append(((name.startswith("R__"), *_natural_key(rel.lower())), os.path.join(dirpath, name)))
@@ -60,7 +61,7 @@ def discover(paths: list[Path], cwd: Path | None = None) -> list[Path]:
             if not os.access(path, os.R_OK | os.X_OK):
                 raise SourceError(f"directory not readable: {path}")
             files = _walk_sql(path)
-        else:
+        else:  # named explicitly: read whatever it is (``lint <(git show HEAD:m.sql)`` reads a pipe)
             files = [path]
         for f in files:
             key = os.path.realpath(f)

@@ -35,7 +35,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from ..dsn import mask_secrets
+from ..dsn import command_env, mask_secrets
 from .router import Router, RouterConfig, SideHealth, Split, TrafficError
 
 _PLACEHOLDER = re.compile(r"(?<!\$)\{(blue|green|target|blue_name|green_name|side|name)\}")
@@ -145,7 +145,7 @@ class CommandRouter(Router):
     def _run(self, which: str, template: str, extra: dict[str, str]) -> _Result:
         values = self._values(extra)
         command = self._render(template, values)
-        env = dict(os.environ)
+        env = command_env()
         env.update(
             {
                 "BGMIGRATE_TARGET": values["target"],

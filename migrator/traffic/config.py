@@ -165,7 +165,10 @@ def load_traffic_settings(config: Path | None = None, cwd: Path | None = None, *
     _unknown(gates_raw, known_gates | {"error_window", "command"}, "gates", source)
     gates.probe_url = _text(flags.get("probe_url") or gates_raw.get("probe_url"), "probe_url", source)
     gates.probe_timeout = _duration(gates_raw.get("probe_timeout", 5), "probe_timeout", source)
-    gates.probe_successes = int(gates_raw.get("probe_successes", 3))
+    successes = gates_raw.get("probe_successes", 3)
+    if not isinstance(successes, int) or isinstance(successes, bool) or successes < 1:
+        raise ConfigError(f"{source}: probe_successes must be a whole number of at least 1, not {successes!r}")
+    gates.probe_successes = successes
     gates.router_health = bool(gates_raw.get("router_health", False))
     ratio = gates_raw.get("max_error_ratio")
     if ratio is not None and (not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1):

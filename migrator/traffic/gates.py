@@ -11,13 +11,13 @@ the soak. Each configured check must pass:
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from ..dsn import command_env, mask_secrets
 from .config import GateSettings
 from .router import Router
 
@@ -101,10 +101,8 @@ def _error_ratio(router: Router | None, settings: GateSettings) -> tuple[bool, s
 
 def _command(command: str, env: dict[str, str] | None) -> tuple[bool, str]:
     try:
-        done = subprocess.run(
-            command, shell=True, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
-        )
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=300, env=command_env(env))
     except subprocess.TimeoutExpired:
         return False, f"{command!r} did not finish within 300 s"
-    last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or [""])[-1][:200]
+    last = mask_secrets((done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or [""])[-1][:200])
     return done.returncode == 0, f"{command!r} exited {done.returncode}" + (f": {last}" if last else "")

@@ -20,12 +20,12 @@ flow with exit 1, recorded, and the rerun runs that hook again.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..dsn import command_env
 from ..plan.model import Plan
 from ..run.errors import InputError, Refused, StepFailed
 from ..run.runner import Runner, release_name_for
@@ -262,17 +262,18 @@ class ReleaseFlow:
                 stderr=subprocess.STDOUT,
                 text=True,
                 timeout=self.settings.hooks.timeout,
-                env={**os.environ, **self._env(stage, name)},
+                env=command_env(self._env(stage, name)),
             )
         except subprocess.TimeoutExpired:
             self.runner.store.event(name, "hook-failed", self.runner.actor, {"hook": hook, "error": "timeout"})
             raise StepFailed(f"the {hook} hook did not finish within {self.settings.hooks.timeout:g} s") from None
-        for line in done.stdout.splitlines()[-40:]:
+        output = self.runner.db.dsn.scrub(done.stdout)  # a hook may print a secret it found elsewhere
+        for line in output.splitlines()[-40:]:
             self.say(f"  {hook}: {line}")
         detail = {"hook": hook, "exit": done.returncode, "seconds": round(time.monotonic() - started, 3)}
         if done.returncode != 0:
             self.runner.store.event(name, "hook-failed", self.runner.actor, detail)
-            last = (done.stdout.strip().splitlines() or [""])[-1][:200]
+            last = (output.strip().splitlines() or [""])[-1][:200]
             raise StepFailed(
                 f"the {hook} hook exited {done.returncode}{f': {last}' if last else ''}; rerun to retry it"
             )
