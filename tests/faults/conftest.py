@@ -3,7 +3,9 @@
 The database fixtures are the integration tests' own (``pg_server``, ``fresh_pg``, ``mysql_server``:
 ``BGMIGRATE_TEST_PG_DSN`` / the local PostgreSQL / an embedded one, and MariaDB), loaded from
 tests/integration/conftest.py under a name of their own (a second module called ``conftest`` would
-shadow that one); tests/integration is on ``sys.path`` for ``runner_harness``.
+shadow that one); tests/integration is on ``sys.path`` for ``runner_harness``. (Being defined here
+too, the session fixtures get their own instance in this directory: with no PostgreSQL reachable, a
+worker that runs both directories starts two embedded servers.)
 
 ``own_pg`` is a PostgreSQL server the test owns (embedded, from the ``pgserver`` wheel) so that it can
 be stopped and started; ``figures`` records what a test measured for ``bench/faults.py`` (a JSON line

@@ -125,7 +125,7 @@ def test_server_crash_during_a_concurrent_index_build(own_pg, own, figures) -> N
 
 def test_server_shutdown_in_the_middle_of_a_backfill(own_pg, own, figures) -> None:
     dsn, setup = own
-    runner = bgm_popen("expand", "--plan", str(setup.release.plan), "--dsn", dsn, *BATCH, "--batch-pause", "10ms")
+    runner = bgm_popen("expand", "--plan", str(setup.release.plan), "--dsn", dsn, *BATCH, "--batch-pause", "50ms")
     try:
         _wait_for(
             lambda: pg_rows(dsn, PASSED_1000) == [(1,)],

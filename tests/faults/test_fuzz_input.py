@@ -293,12 +293,11 @@ def test_malformed_plan_files_are_refused(production, tmp_path: Path, figures) -
     path = tmp_path / "plan.json"
     count = {"cases": 0, "refused": 0}
 
-    @settings(FUZZ, max_examples=400)
+    @settings(FUZZ, max_examples=300)
     @given(text=plan_files)
     def feed(text: str) -> None:
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        for args in (["verify-plan", str(path)], ["expand", "--plan", str(path), "--dry-run"],
-                     ["contract", "--plan", str(path)]):  # fmt: skip
+        for args in (["verify-plan", str(path)], ["expand", "--plan", str(path), "--dry-run"]):
             result = _invoke(args)
             assert result.exit_code in (0, 2), (args, result.exit_code)
             count["refused"] += result.exit_code == 2
@@ -368,15 +367,14 @@ def test_malformed_configuration_files_are_refused(production, tmp_path: Path, f
     config = tmp_path / "bgmigrate.toml"
     count = {"cases": 0}
 
-    @settings(FUZZ, max_examples=250)
+    @settings(FUZZ, max_examples=200)
     @given(text=st.one_of(config_files(), config_files(), st.text(max_size=200)))
     def feed(text: str) -> None:
         config.write_text(text, encoding="utf-8", errors="surrogatepass")
         for args in (
             ["lint", "--config", str(config), "--no-cache", "--jobs", "1", str(sql)],
             ["plan", "--config", str(config), str(sql)],
-            ["switch", "--config", str(config)],  # no --dsn: the settings are read first
-            ["rollback", "--config", str(config)],
+            ["switch", "--config", str(config)],  # no --dsn: the settings are read first (rollback reads them alike)
             ["release", "--config", str(config), "--plan", str(tmp_path / "missing.json")],
         ):
             _invoke(args)

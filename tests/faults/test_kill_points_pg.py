@@ -37,8 +37,9 @@ from faults_harness import (
 )
 from runner_harness import Release, bgm_popen, pg_exec, pg_rows
 
-CUSTOMERS = 3000
+CUSTOMERS = 2000
 BATCH = ("--batch-size", "100")
+PAUSE = "20ms"  # between batches, while a kill point inside a backfill is waited for
 # the kill points a quick local run (-m "not slow") keeps: one of each kind of boundary
 QUICK = {"before:expand-001", "after:expand-003", "after:migrate-001", "before:contract-001", "after:contract-011"}
 RANDOM_POINTS = 20
@@ -119,44 +120,47 @@ def test_sigkill_at_a_step_boundary_then_the_rerun_equals_an_uninterrupted_run(
         figures.record("kill", where="step boundary", point=point, survived=survived, rows_lost=lost)
 
 
-def _random_point(index: int) -> tuple[str, int, float]:
-    """A backfill, the key it must have passed, and a delay after that (the kill lands mid-batch, between
-    a batch and its pause, or in the pause): reproducible from the index."""
+def _random_point(index: int) -> tuple[str, int, int, float]:
+    """A backfill, its table's rows, the key it must have passed, and a delay after that (the kill lands
+    mid-batch, between a batch and its pause, or in the pause): reproducible from the index."""
     rng = random.Random(SEED + index)
     step = sorted(BACKFILLS)[index % 2]
     rows = CUSTOMERS if BACKFILLS[step] == "customers" else 2 * CUSTOMERS
-    threshold = rng.randrange(0, rows - 3 * 100)  # at least 3 batches left when the threshold is met
-    return step, threshold, rng.uniform(0, 0.015)
+    threshold = rng.randrange(0, rows - 5 * 100)  # at least 5 batches (and their pauses) left at the threshold
+    return step, rows, threshold, rng.uniform(0, 0.015)
 
 
-def _kill_inside_backfill(dsn: str, plan: Path, step: str, threshold: int, delay: float) -> tuple[str, int]:
+def _kill_inside_backfill(
+    dsn: str, plan: Path, step: str, rows: int, threshold: int, delay: float
+) -> tuple[str, int] | None:
     """Start expand, SIGKILL it once ``step`` has committed the batch past key ``threshold`` (+ ``delay``
-    s); the step's status and last committed key right after the kill."""
-    runner = bgm_popen("expand", "--plan", str(plan), "--dsn", dsn, *BATCH, "--batch-pause", "10ms")
+    s); the step's status and last committed key right after the kill. None when the watcher saw the
+    threshold too late (a loaded machine) to kill inside the backfill: nothing was killed."""
+    runner = bgm_popen("expand", "--plan", str(plan), "--dsn", dsn, *BATCH, "--batch-pause", PAUSE)
+    progress = "SELECT status, COALESCE(backfill_last_key::bigint, 0) FROM bgmigrate.steps WHERE step_id = %s"
     try:
         with psycopg.connect(dsn, autocommit=True) as watch:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                assert runner.poll() is None, "the runner ended before the kill point"
+                if runner.poll() is not None:  # done before the watcher saw the kill point (or failed)
+                    _, err = runner.communicate()
+                    assert runner.returncode == 0, err[-2000:]
+                    return None
                 if watch.execute("SELECT to_regclass('bgmigrate.steps') IS NOT NULL").fetchone()[0]:
-                    row = watch.execute(
-                        "SELECT status, COALESCE(backfill_last_key::bigint, 0) FROM bgmigrate.steps WHERE step_id = %s",
-                        (step,),
-                    ).fetchone()
+                    row = watch.execute(progress, (step,)).fetchone()
+                    if row and (row[0] not in ("pending", "running") or row[1] >= rows - 200):  # seen too late
+                        runner.communicate(timeout=60)
+                        return None
                     if row and row[0] == "running" and row[1] >= threshold:
                         break
                 time.sleep(0.002)
             else:
-                raise AssertionError(f"{step} never reached {threshold} rows")
+                raise AssertionError(f"{step} never passed key {threshold}")
             time.sleep(delay)
             os.kill(runner.pid, signal.SIGKILL)
             runner.communicate(timeout=30)
             assert runner.returncode == -signal.SIGKILL
-            status, key = watch.execute(
-                "SELECT status, COALESCE(backfill_last_key::bigint, 0) FROM bgmigrate.steps WHERE step_id = %s",
-                (step,),
-            ).fetchone()
-            return status, key
+            return watch.execute(progress, (step,)).fetchone()
     finally:
         if runner.poll() is None:
             runner.kill()
@@ -165,17 +169,29 @@ def _kill_inside_backfill(dsn: str, plan: Path, step: str, threshold: int, delay
 
 @pytest.mark.slow
 @pytest.mark.parametrize("index", range(RANDOM_POINTS))
-def test_sigkill_at_a_random_point_inside_a_backfill(prepared: Prepared, copy_db: str, index: int, figures) -> None:
-    step, threshold, delay = _random_point(index)
-    survived, lost, where = False, None, f"{step}, >= {threshold} rows + {delay * 1000:.1f} ms"
+def test_sigkill_at_a_random_point_inside_a_backfill(prepared: Prepared, index: int, figures) -> None:
+    step, rows, threshold, delay = _random_point(index)
+    survived, lost, where = False, None, f"{step}, past key {threshold} + {delay * 1000:.1f} ms"
+    name = None
     try:
-        status, key = _kill_inside_backfill(copy_db, prepared.release.plan, step, threshold, delay)
+        for _ in range(3):  # a fresh copy again when the watcher was too late to kill inside the backfill
+            if name:
+                drop_db(prepared.admin, name)
+            name = create_db(prepared.admin, "bgm_kill", template=prepared.template)
+            dsn = dsn_for(prepared.admin, name)
+            killed = _kill_inside_backfill(dsn, prepared.release.plan, step, rows, threshold, delay)
+            if killed is not None:
+                break
+        assert killed is not None, "three runs went past the kill point before the watcher saw it"
+        status, key = killed
         where += f" (killed after key {key})"
         assert status == "running", (status, key)  # the kill landed inside the backfill
-        full_release(copy_db, prepared.release.plan, expand_args=BATCH)
-        lost = rows_lost(prepared.reference.rows, table_rows(copy_db))
-        _compare(copy_db, prepared)
-        assert steps_status(copy_db)[step][1] == 2  # the killed attempt and the one that resumed
+        full_release(dsn, prepared.release.plan, expand_args=BATCH)
+        lost = rows_lost(prepared.reference.rows, table_rows(dsn))
+        _compare(dsn, prepared)
+        assert steps_status(dsn)[step][1] == 2  # the killed attempt and the one that resumed
         survived = True
     finally:
         figures.record("kill", where="inside a backfill", point=where, survived=survived, rows_lost=lost)
+        if name:
+            drop_db(prepared.admin, name)
