@@ -9,7 +9,7 @@ rows. The abort tests undo expand while blue writes and must leave the original 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,15 +17,20 @@ import pytest
 from recipe_harness import (
     Scenario,
     Target,
+    Writer,
     assert_matches_offline,
     assert_no_errors,
     drop_offline,
+    execute,
     exercise,
     mysql_target,
     pg_target,
     plan,
     prepare,
 )
+
+from migrator.plan.recipes.base import Part
+from migrator.plan.recipes.rename_table import RenameTable
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +292,67 @@ def test_mysql_change_with_the_same_type_is_a_rename(maria: Target) -> None:
 
 def test_mysql_rename_table(maria: Target) -> None:
     _apply(maria, MY_RENAME_TABLE, "rename_table")
+
+
+def _green_name(k: int) -> Callable[[int], str]:
+    return lambda i: f"g{k}-{i}"
+
+
+def _burst(target: Target, contract: list[Part], trials: int = 8, writers: int = 4) -> tuple[list[str], int]:
+    """``trials`` times: the expanded table (accounts, and the view customers over it), ``writers`` green
+    writers hammering the view, and ``contract`` run while they do. Returns the writers' errors and the
+    number of rows found missing afterwards (a row a writer wrote and did not find in customers)."""
+    errors: list[str] = []
+    missing = 0
+    for _ in range(trials):
+        initial = prepare(target, MY_RENAME_TABLE)
+        planned = plan(target, MY_RENAME_TABLE.statement)
+        assert planned.steps is not None
+        admin = target.connect()
+        try:
+            for part in planned.steps.expand:
+                execute(admin, part.sql, part.transactional)
+            ids = sorted(initial)
+            green = [
+                Writer(
+                    f"green{k}", target, "customers", "name", lambda i, k=k: f"g{k}-{i}", ids[k::writers], str.__eq__
+                )
+                for k in range(writers)
+            ]
+            for writer in green:
+                writer.start()
+            for writer in green:
+                writer.wait_rounds(3)
+            for part in contract:
+                execute(admin, part.sql, part.transactional)
+            for writer in green:
+                writer.wait_rounds(3)
+                writer.halt()
+                errors.extend(writer.errors)
+            found = {int(r[0]) for r in admin.rows("SELECT id FROM customers")}
+            missing += sum(1 for writer in green for rid in writer.written if rid not in found)
+        finally:
+            admin.close()
+    return errors, missing
+
+
+def test_mysql_rename_table_contract_under_a_burst_of_green_statements(maria: Target) -> None:
+    """accounts sorts before customers: one RENAME TABLE swapping the view and the table would hold
+    accounts while it waits for green's statements on the view, which wait for accounts, and MariaDB fails
+    them (error 1356). The recipe's contract moves the table to a name that sorts after customers first;
+    green's statements then wait for the swap and none fails. The direct swap is run too, to show the
+    burst is strong enough to catch the race."""
+    prepare(maria, MY_RENAME_TABLE)
+    planned = plan(maria, MY_RENAME_TABLE.statement)
+    assert planned.steps is not None
+    errors, missing = _burst(maria, planned.steps.contract)
+    assert not errors, errors[:5]
+    assert missing == 0
+    direct_errors, _ = _burst(maria, RenameTable()._mysql_direct_swap("accounts", "customers"))
+    assert any("1356" in e for e in direct_errors), (
+        "the direct swap survived the burst: this server may not have the lock-order race the recipe avoids "
+        "(or the burst is too weak to show it)"
+    )
 
 
 def test_mysql_change_type(maria: Target) -> None:

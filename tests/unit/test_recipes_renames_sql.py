@@ -387,10 +387,27 @@ def test_mysql_rename_table_is_reversed() -> None:
     assert view.sql == "CREATE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW customers AS SELECT * FROM users"
     assert view.abort == "DROP VIEW IF EXISTS customers" and not view.transactional
     assert [p.sql for p in steps.contract] == [
-        "RENAME TABLE customers TO bgm_customers_view, users TO customers",
-        "DROP VIEW IF EXISTS bgm_customers_view",
+        "CREATE TABLE IF NOT EXISTS customers_bgm_swap LIKE users;\n"
+        "CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW customers_bgm_link AS SELECT * FROM "
+        "customers_bgm_swap",
+        "RENAME TABLE customers_bgm_swap TO customers_bgm_void, users TO customers_bgm_swap, "
+        "customers_bgm_link TO users",
+        "RENAME TABLE customers TO customers_bgm_parked, customers_bgm_swap TO customers",
+        "DROP VIEW IF EXISTS customers_bgm_parked, users;\nDROP TABLE IF EXISTS customers_bgm_void",
     ]
+    assert not any(p.transactional for p in steps.contract)
     assert any("commits implicitly" in n for n in steps.notes)
+    assert any("sorts after customers" in n for n in steps.notes)
+    _assert_analyzable(steps, "mysql")
+
+
+def test_mysql_rename_table_to_a_long_name_swaps_directly_and_says_so() -> None:
+    new = "c" * 60
+    steps = _steps(f"RENAME TABLE users TO {new};", "mysql", MARIADB)
+    swap, drop = steps.contract
+    assert swap.sql.startswith(f"RENAME TABLE {new} TO bgm_") and swap.sql.endswith(f", users TO {new}")
+    assert drop.sql.startswith("DROP VIEW IF EXISTS bgm_")
+    assert any("error 1356" in n for n in steps.notes)
     _assert_analyzable(steps, "mysql")
 
 

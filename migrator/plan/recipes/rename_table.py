@@ -8,7 +8,8 @@ MySQL/MariaDB: DDL commits implicitly, so ``RENAME TABLE`` and ``CREATE VIEW`` c
 transaction, and blue's queries of the old name would fail in between. The direction is reversed
 instead: the table keeps its name while blue runs, green gets a view under the new name (a simple
 single-table view is updatable and insertable in MySQL and MariaDB), and contract swaps the view
-out and the table in with one atomic ``RENAME TABLE``.
+out and the table in with atomic ``RENAME TABLE`` statements ordered so that green's statements on
+the view wait for the swap instead of failing (see the note on lock order in ``_mysql``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ...lint.classify import BREAKING
 from ...sql.changes import Op
 from .applicability import ensure_buildable
 from .base import Part, Recipe, RecipeContext, RecipeSteps
-from .names import MY, PG, generated_name, quote_table, split_table
+from .names import MY, NAME_LIMIT, PG, generated_name, quote_table, split_table
 
 if TYPE_CHECKING:
     from ...sql.changes import Change
@@ -121,9 +122,6 @@ class RenameTable(Recipe):
     def _mysql(self, old: str, new: str) -> RecipeSteps:
         d = MY
         o, n = quote_table(old, d), quote_table(new, d)
-        schema, bare = split_table(new)
-        parked_name = generated_name(d, bare, "view")
-        parked = quote_table(f"{schema}.{parked_name}" if schema else parked_name, d)
         expand = [
             Part(
                 f"CREATE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW {n} AS SELECT * FROM {o}",
@@ -132,15 +130,37 @@ class RenameTable(Recipe):
                 transactional=False,
             )
         ]
-        contract = [
-            Part(
-                f"RENAME TABLE {n} TO {parked}, {o} TO {n}",
-                f"blue is gone: one atomic rename moves the view aside and the table into {new}; green's "
-                "statements wait on the metadata lock for that instant",
-                transactional=False,
-            ),
-            Part(f"DROP VIEW IF EXISTS {parked}", "the parked view goes", transactional=False),
-        ]
+        swap, link, void, parked = (_sorted_after(new, label) for label in ("swap", "link", "void", "parked"))
+        if swap is None or link is None or void is None or parked is None:
+            contract, race = self._mysql_direct_swap(old, new), True
+        else:
+            s, lk, v, p = (quote_table(x, d) for x in (swap, link, void, parked))
+            contract = [
+                Part(
+                    f"CREATE TABLE IF NOT EXISTS {s} LIKE {o};\n"
+                    f"CREATE OR REPLACE ALGORITHM=MERGE SQL SECURITY INVOKER VIEW {lk} AS SELECT * FROM {s}",
+                    f"an empty placeholder table {swap} and a view of it, {link}: the next step swaps them in",
+                    transactional=False,
+                ),
+                Part(
+                    f"RENAME TABLE {s} TO {v}, {o} TO {s}, {lk} TO {o}",
+                    f"one atomic rename: the table becomes {swap} (a name that sorts after {new}) and {old} a view "
+                    f"of it, so green's view {new} keeps working through {old}",
+                    transactional=False,
+                ),
+                Part(
+                    f"RENAME TABLE {n} TO {p}, {s} TO {n}",
+                    f"one atomic rename moves the view aside and the table into {new}; green's statements wait on "
+                    "the metadata lock for that instant",
+                    transactional=False,
+                ),
+                Part(
+                    f"DROP VIEW IF EXISTS {p}, {o};\nDROP TABLE IF EXISTS {v}",
+                    f"the parked view, the view {old} and the empty placeholder go",
+                    transactional=False,
+                ),
+            ]
+            race = False
         notes = [
             f"MySQL DDL commits implicitly, so renaming the table and creating a view under its old name cannot be "
             f"one transaction: blue's queries of {old} would fail in between. The recipe is reversed: the table "
@@ -157,4 +177,44 @@ class RenameTable(Recipe):
             "ways; it has none of the view's limits but costs a full copy of the table. bgmigrate generates the view "
             "form.",
         ]
+        if race:
+            notes.append(
+                f"{new} is too long for the staging names that make contract's swap safe (they must begin with "
+                f"{new}): contract swaps the view and the table in one RENAME TABLE, and on MariaDB a statement on "
+                f"the view {new} that meets that rename can fail once with error 1356 when {old} sorts before "
+                f"{new}. Run contract at low traffic or have green retry that error."
+            )
+        else:
+            notes.append(
+                f"Why contract takes two renames: a server locks a RENAME TABLE's names in sorted order. Swapping the "
+                f"view {new} and the table {old} in one rename would, when {old} sorts before {new}, hold {old} "
+                f"while waiting for green's statements on the view, which in turn wait for {old}: MariaDB resolves "
+                f"that by failing green's statement (error 1356). The table first moves to {swap}, which sorts after "
+                f"{new}, with a view keeping {old} valid; then the swap waits for green's statements instead."
+            )
         return RecipeSteps(expand=expand, contract=contract, notes=notes)
+
+    def _mysql_direct_swap(self, old: str, new: str) -> list[Part]:
+        d = MY
+        o, n = quote_table(old, d), quote_table(new, d)
+        schema, bare = split_table(new)
+        parked_name = generated_name(d, bare, "view")
+        parked = quote_table(f"{schema}.{parked_name}" if schema else parked_name, d)
+        return [
+            Part(
+                f"RENAME TABLE {n} TO {parked}, {o} TO {n}",
+                f"blue is gone: one atomic rename moves the view aside and the table into {new}",
+                transactional=False,
+            ),
+            Part(f"DROP VIEW IF EXISTS {parked}", "the parked view goes", transactional=False),
+        ]
+
+
+def _sorted_after(table: str, label: str) -> str | None:
+    """``<table>_bgm_<label>`` in the table's schema: a name that sorts after ``table`` (it begins with it),
+    or None when it would exceed MySQL's identifier limit."""
+    schema, bare = split_table(table)
+    name = f"{bare}_bgm_{label}"
+    if len(name) > NAME_LIMIT[MY]:
+        return None
+    return f"{schema}.{name}" if schema else name
