@@ -18,6 +18,7 @@ statements and suggesting a release boundary between them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,18 @@ def _object_keys(change: Change) -> set[tuple[str, ...]]:
         keys.add(("constraint", t, a["constraint"]))
     for col in (a.get("columns") or {}) if change.op == Op.CREATE_TABLE else ():
         keys.add(("column", t, col))
+    if change.op in (Op.CREATE_INDEX, Op.ADD_CONSTRAINT):
+        # the columns an index or constraint is built on, as the names its columns and expressions mention
+        # (an over-approximation: a function name only matters if a column has the same name)
+        mentioned = [*(a.get("columns") or ()), a.get("expression") or "", a.get("predicate") or ""]
+        text = _STRING.sub(" ", " ".join(str(m) for m in mentioned))
+        keys |= {("refs", t, name) for name in _NAME.findall(text)}
+        keys |= {("refs", t, name.lower()) for name in _NAME.findall(text)}
     return keys
+
+
+_NAME = re.compile(r"[^\W\d]\w*")
+_STRING = re.compile(r"'(?:[^']|'')*'")  # string literals name no column
 
 
 def _facts(sql: str, schema: Schema, settings: Settings) -> tuple[str | None, str, bool, str | None]:
@@ -217,6 +229,8 @@ def build_plan(
             and refusal is None
             and phase in ("breaking", "expand", "contract")
         ):
+            if recipe.replaces_column and target.column:
+                keys.add(("replaced", target.table or "", target.column))
             planned.extend(_recipe_steps(recipe, target, r, ctx, settings, order, keys, revisions))
         elif phase == "breaking":
             reason = refusal
@@ -439,7 +453,12 @@ def _check_reordering(planned: list[_Planned], result: LintResult) -> None:
                 continue
             if (late.order, early.order) in problems:
                 continue
-            shared = (late.keys & early.keys) - {k for k in late.keys if k[0] == "uses"}
+            shared = {k for k in late.keys & early.keys if k[0] not in ("uses", "refs", "replaced")}
+            # a column that contract replaces (drop the old, rename the new into place), and an index or
+            # constraint that a later statement builds on it: built in expand, it is built on the old column
+            shared |= {
+                ("column", k[1], k[2]) for k in late.keys if k[0] == "replaced" and ("refs", *k[1:]) in early.keys
+            }
             # a step that works on a table, and a later step that renames, drops or re-creates it
             shared |= {("table", k[1]) for k in late.keys if k[0] == "uses"} & early.keys
             shared |= {("table", k[1]) for k in early.keys if k[0] == "uses"} & late.keys

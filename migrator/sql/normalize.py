@@ -201,6 +201,7 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
         table = table_name(index.args.get("table"))
         params = index.args.get("params")
         cols: list[str] = []
+        where = params.args.get("where") if params is not None else None
         if params is not None:
             for col in params.args.get("columns") or []:
                 cols.append(_sql(col, dialect))
@@ -211,6 +212,8 @@ def _create(tree: exp.Create, sql: str, dialect: str) -> list[Change] | None:
             "if_not_exists": exists,
             "columns": cols,
         }
+        if where is not None:  # a partial index's predicate (WHERE ...), as SQL
+            attrs["predicate"] = _sql(where.this, dialect)
         attrs.update(mysql_online_options(raw_words(sql)))
         return [Change(Op.CREATE_INDEX, table, attrs=attrs)]
     if kind == "VIEW":

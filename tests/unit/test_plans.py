@@ -131,3 +131,36 @@ def test_plan_command_refuses_with_exit_2(tmp_path: Path):
     assert res.exit_code == 2 and "not a version 1 bgmigrate plan" in res.output
     res = _cli(tmp_path, "verify-plan", "missing.json")
     assert res.exit_code == 2 and "cannot read missing.json" in res.output
+
+
+@pytest.mark.parametrize(
+    ("later", "refused"),
+    [
+        ("CREATE INDEX CONCURRENTLY a_email ON accounts (email);", True),
+        ("CREATE INDEX CONCURRENTLY a_lower ON accounts (lower(email));", True),
+        ("CREATE INDEX CONCURRENTLY a_part ON accounts (id) WHERE email IS NOT NULL;", True),
+        ("ALTER TABLE accounts ADD CONSTRAINT a_email_key UNIQUE (email);", True),
+        ("ALTER TABLE accounts ADD CONSTRAINT a_email_len CHECK (length(email) < 300) NOT VALID;", True),
+        ("CREATE INDEX CONCURRENTLY a_note ON accounts (note);", False),
+        ("CREATE INDEX CONCURRENTLY a_part ON accounts (note) WHERE note <> 'email';", False),
+        ("ALTER TABLE accounts ADD CONSTRAINT a_note_len CHECK (length(note) < 300) NOT VALID;", False),
+    ],
+)
+def test_an_index_or_constraint_on_a_column_retyped_earlier_in_the_release(
+    tmp_path: Path, later: str, refused: bool
+) -> None:
+    """change_column_type replaces the column in contract: what a later statement builds on it in expand
+    would be built on the old column and dropped with it, so the release needs a boundary."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_base.sql").write_text(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, email text, note text);\n"
+    )
+    (tmp_path / "migrations" / "0002_release.sql").write_text(
+        f"ALTER TABLE accounts ALTER COLUMN email TYPE varchar(300);\n{later}\n"
+    )
+    (tmp_path / "case.toml").write_text('since = "0001_base.sql"\n')
+    if not refused:
+        assert any(s.recipe == "change_column_type" for s in make_plan(tmp_path).steps)
+        return
+    with pytest.raises(PlanError, match=r"(?s)reordering conflict.*the same column accounts\.email"):
+        make_plan(tmp_path)

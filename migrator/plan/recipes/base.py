@@ -76,6 +76,9 @@ class Recipe:
     ops: ClassVar[tuple[str, ...]] = ()
     dialects: ClassVar[tuple[str, ...]] = ("postgres",)
     summary: ClassVar[str] = ""
+    # contract puts a new column in the changed column's place (drop the old one, rename the new one): an
+    # index or constraint built on the column in expand would be built on the old one and dropped with it
+    replaces_column: ClassVar[bool] = False
 
     def applies(self, change: Change, phase: str, ctx: RecipeContext) -> bool:
         return change.op in self.ops and ctx.dialect in self.dialects

@@ -62,6 +62,7 @@ class ChangeColumnType(Recipe):
     name: ClassVar[str] = "change_column_type"
     ops: ClassVar[tuple[str, ...]] = (Op.ALTER_COLUMN_TYPE,)
     dialects: ClassVar[tuple[str, ...]] = (PG, MY)
+    replaces_column: ClassVar[bool] = True
     summary: ClassVar[str] = (
         "add <col>_new of the new type, convert every write into it with a trigger, backfill, then swap it in "
         "for the old column"
