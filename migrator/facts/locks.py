@@ -84,6 +84,9 @@ class LockFact:
     algorithm: str | None = None  # MySQL: INSTANT | INPLACE | COPY
     concurrent_dml: bool = True  # MySQL: can other sessions write meanwhile?
     note: str = ""
+    # PostgreSQL ATTACH / DETACH PARTITION: the lock on the partition the statement names (``lock`` is
+    # the parent's); stronger than the parent's for ATTACH
+    partition_lock: str | None = None
 
     @property
     def blocks_reads(self) -> bool:
@@ -290,8 +293,9 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         min=(12, 0, 0),
         note="on the parent; ACCESS EXCLUSIVE on the partition being attached (and on a default "
         "partition), which is scanned unless a CHECK implies the bound",
+        partition_lock=AEL,
     ),
-    LockFact("attach_partition", "*", P, AEL, "scan", PG_ALTER, max=(12, 0, 0)),
+    LockFact("attach_partition", "*", P, AEL, "scan", PG_ALTER, max=(12, 0, 0), partition_lock=AEL),
     LockFact(
         "detach_partition",
         "concurrently",
@@ -301,8 +305,11 @@ LOCK_FACTS: tuple[LockFact, ...] = (
         PG_ALTER,
         min=(14, 0, 0),
         note="on the parent; its second transaction takes ACCESS EXCLUSIVE on the partition",
+        partition_lock=AEL,
     ),
-    LockFact("detach_partition", "*", P, AEL, "none", PG_ALTER, note="on the parent and the partition"),
+    LockFact(
+        "detach_partition", "*", P, AEL, "none", PG_ALTER, note="on the parent and the partition", partition_lock=AEL
+    ),
     LockFact("vacuum", "full", P, AEL, "rewrite", PG_VACUUM),
     LockFact("vacuum", "*", P, SUEL, "scan", PG_VACUUM),
     LockFact("cluster", "*", P, AEL, "rewrite", PG_CLUSTER),

@@ -5,7 +5,9 @@ effect (``none`` / ``scan`` / ``rewrite``), as :mod:`migrator.facts.locks` gives
 engine or the planner. Only *worse* is reported, since that is what makes the rule table unsafe:
 
 - **lock**: a stronger mode on an existing table (or type) than the static lock. No static lock
-  means nothing beyond ACCESS SHARE (a new table's own locks are not compared).
+  means nothing beyond ACCESS SHARE (a new table's own locks are not compared). ``also`` names
+  relations with their own static lock (the partition of ATTACH / DETACH PARTITION, whose lock is
+  not the parent's).
 - **rewrite**: an existing table got new files with its rows copied, and the static effect is not
   ``rewrite``.
 - **scan**: the static effect is ``none``, yet an existing table was read in full or had an index
@@ -45,15 +47,26 @@ class Mismatch:
         }
 
 
-def compare(static_lock: str | None, static_rewrite: str, obs: Observation) -> list[Mismatch]:
+def compare(
+    static_lock: str | None, static_rewrite: str, obs: Observation, also: dict[str, str] | None = None
+) -> list[Mismatch]:
     """Where the observation is worse than the static classification (empty when it is not)."""
     if obs.status != "ok":
         return []
     out: list[Mismatch] = []
-    observed, where = obs.strongest()
+    also = also or {}
     allowed = static_lock or ACCESS_SHARE
-    if observed is not None and LOCK_STRENGTH[observed] > LOCK_STRENGTH.get(allowed, 0):
+    worse: dict[str, list[str]] = {}  # observed mode -> relations where it exceeds what was said
+    for lk in obs.table_locks():
+        said = also.get(lk.relation, allowed)
+        if LOCK_STRENGTH[lk.mode] > LOCK_STRENGTH.get(said, 0):
+            worse.setdefault(lk.mode, []).append(lk.relation)
+    if worse:
+        observed = max(worse, key=LOCK_STRENGTH.__getitem__)
+        where = sorted(set(worse[observed]))
         said = static_lock or "no lock beyond ACCESS SHARE"
+        if any(r in also for r in where):
+            said = ", ".join(f"{also[r]} on {r}" for r in where if r in also) + f" ({said} on the rest)"
         out.append(
             Mismatch(
                 "lock",

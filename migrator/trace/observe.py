@@ -146,9 +146,13 @@ class Observation:
         modes = [lk.mode for lk in self.locks if lk.relation == relation]
         return max(modes, key=LOCK_STRENGTH.__getitem__, default=None)
 
+    def table_locks(self) -> list[LockSeen]:
+        """The locks on existing table-like relations (or types): the ones compared with the rule table."""
+        return [lk for lk in self.locks if lk.existing and lk.kind in {KINDS[k] for k in TABLE_LIKE}]
+
     def strongest(self) -> tuple[str | None, list[str]]:
         """The strongest mode on an existing table-like relation (or type), and where it was taken."""
-        modes = [lk for lk in self.locks if lk.existing and lk.kind in {KINDS[k] for k in TABLE_LIKE}]
+        modes = self.table_locks()
         top = max((lk.mode for lk in modes), key=LOCK_STRENGTH.__getitem__, default=None)
         return top, sorted({lk.relation for lk in modes if lk.mode == top})
 

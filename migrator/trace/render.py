@@ -26,7 +26,8 @@ def _header(tool: str) -> dict[str, Any]:
 
 
 def _static_text(item: TracedItem) -> str:
-    return f"{item.static_lock or 'no lock beyond ACCESS SHARE'}; {item.static_rewrite}"
+    also = "".join(f" ({mode} on {relation})" for relation, mode in sorted(item.static_also.items()))
+    return f"{item.static_lock or 'no lock beyond ACCESS SHARE'}{also}; {item.static_rewrite}"
 
 
 def _observed_text(item: TracedItem) -> str:

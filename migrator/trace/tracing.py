@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..config import LATEST
+from ..lint.rule import parse_version
 from ..sql.changes import Op
 from .compare import FAILED_RULE, RULE, Mismatch, compare
 from .observe import Observation, Tracer
@@ -39,6 +41,7 @@ class TracedItem:
     note: str | None = None
     observation: Observation | None = None
     mismatches: list[Mismatch] = field(default_factory=list)
+    static_also: dict[str, str] = field(default_factory=dict)  # relation -> its own static lock (partitions)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,7 +53,7 @@ class TracedItem:
             "operation": self.operation,
             "status": self.status,
             "note": self.note,
-            "static": {"lock": self.static_lock, "rewrite": self.static_rewrite},
+            "static": {"lock": self.static_lock, "rewrite": self.static_rewrite, "also": self.static_also},
             "observed": self.observation.to_json() if self.observation else None,
             "mismatches": [m.to_json() for m in self.mismatches],
         }
@@ -101,7 +104,24 @@ def _trace(tracer: Tracer, item: TracedItem, statements: list[str], *, transacti
     if obs.status != "ok":
         item.status = "failed"
         return
-    item.mismatches = compare(item.static_lock, item.static_rewrite, obs)
+    item.mismatches = compare(item.static_lock, item.static_rewrite, obs, item.static_also)
+
+
+def _partition_locks(statements: list[str], version: tuple[int, int, int]) -> dict[str, str]:
+    """The partitions that ATTACH / DETACH PARTITION statements name, with the rule table's lock on each."""
+    from ..facts.locks import lookup
+    from ..sql.analyze import analyze_text
+
+    out: dict[str, str] = {}
+    for text in statements:
+        for st in analyze_text(text, "postgres"):
+            for change in st.changes:
+                if change.op not in (Op.ATTACH_PARTITION, Op.DETACH_PARTITION) or not change.get("partition"):
+                    continue
+                fact = lookup(change.op, "concurrently" if change.get("concurrently") else "", "postgres", version)
+                if fact is not None and fact.partition_lock:
+                    out[str(change.get("partition"))] = fact.partition_lock
+    return out
 
 
 def trace_release(result: LintResult, scratch: ScratchDatabase) -> TraceReport:
@@ -133,6 +153,7 @@ def trace_release(result: LintResult, scratch: ScratchDatabase) -> TraceReport:
                     item.observation = Observation(status="failed", error=error)
                     stopped = True
             else:
+                item.static_also = _partition_locks([st.sql], result.settings.version)
                 _trace(tracer, item, [st.sql], transactional=None, table=st.table)
                 stopped = item.status == "failed"
     finally:
@@ -174,6 +195,9 @@ def trace_plan(plan: Plan, scratch: ScratchDatabase) -> TraceReport:
             if stopped:
                 item.status, item.note = "not-run", "an earlier step failed"
                 continue
+            item.static_also = _partition_locks(
+                step_statements(step), parse_version(plan.target_version, missing=LATEST)
+            )
             _trace(tracer, item, step_statements(step), transactional=step.transactional, table=step.table)
             stopped = item.status == "failed"
     finally:
