@@ -124,46 +124,30 @@ def alembic_spec(plan: Plan) -> AlembicSpec | None:
     )
 
 
-def stamp_after_expand(
+def stamp(
     db: Database,
     plan: Plan,
+    stage: str,
     record: Callable[[], None] | None = None,
     *,
     lock_timeout: float | None = None,
     retry: Retry | None = None,
 ) -> list[str]:
-    """Stamp the expand side of an expand/contract branch project (nothing for a split release),
-    in one transaction with ``record`` (which marks the release expanded); the heads stamped."""
+    """The ``alembic_version`` rows of a release at the end of ``stage``, written in one transaction
+    with ``record`` (which records the release's new status); the revisions stamped.
+
+    - ``expand``: the expand side of an expand/contract branch project (nothing for a split release);
+    - ``contract``: the heads the plan records (nothing for plain SQL releases);
+    - ``abort``: the rows expand replaced put back ([] when expand stamped nothing).
+    """
     spec = alembic_spec(plan)
-    return _stamp(db, spec, spec.after_expand() if spec else None, "expand", record, lock_timeout, retry)
-
-
-def stamp_after_contract(
-    db: Database,
-    plan: Plan,
-    record: Callable[[], None] | None = None,
-    *,
-    lock_timeout: float | None = None,
-    retry: Retry | None = None,
-) -> list[str]:
-    """Stamp the Alembic heads the plan records (none for plain SQL releases), in one transaction
-    with ``record`` (which marks the release contracted); the heads stamped."""
-    spec = alembic_spec(plan)
-    return _stamp(db, spec, spec.after_contract() if spec else None, "contract", record, lock_timeout, retry)
-
-
-def unstamp_after_abort(
-    db: Database,
-    plan: Plan,
-    record: Callable[[], None] | None = None,
-    *,
-    lock_timeout: float | None = None,
-    retry: Retry | None = None,
-) -> list[str]:
-    """Undo the expand stamp of an aborted release (put back the rows it replaced), in one
-    transaction with ``record``; the revisions restored ([] when expand had stamped nothing)."""
-    spec = alembic_spec(plan)
-    return _stamp(db, spec, spec.after_abort() if spec else None, "abort", record, lock_timeout, retry)
+    moments = {
+        "expand": AlembicSpec.after_expand,
+        "contract": AlembicSpec.after_contract,
+        "abort": AlembicSpec.after_abort,
+    }
+    heads = moments[stage](spec) if spec else None
+    return _stamp(db, spec, heads, stage, record, lock_timeout, retry)
 
 
 def quote(db: Database, name: str) -> str:

@@ -487,16 +487,14 @@ class Runner:
     def _complete(self, name: str, plan: Plan, stage: str, **values: Any) -> list[str]:
         """Record the release's new status (and event) in one transaction with the Alembic stamp
         of that stage, if the plan has one; the revisions stamped."""
-        from .alembic_stamp import stamp_after_contract, stamp_after_expand, unstamp_after_abort
-
-        stamp = {"expand": stamp_after_expand, "contract": stamp_after_contract, "abort": unstamp_after_abort}[stage]
+        from .alembic_stamp import stamp
 
         def record() -> None:
             self.store.set_release(name, **values)
             self.store.event(name, values["status"], self.actor)
 
         retry = self._retrying("alembic_version", name, step=False)
-        return stamp(self.db, plan, record, lock_timeout=self.opts.lock_timeout, retry=retry)
+        return stamp(self.db, plan, stage, record, lock_timeout=self.opts.lock_timeout, retry=retry)
 
     # -- running steps ------------------------------------------------------------------------------
     def _run_stage(self, rel: Release, plan: Plan, stages: tuple[str, ...], report: RunReport) -> None:

@@ -42,7 +42,7 @@ from conftest import CONNECT_TIMEOUT, MySqlServer, PgServer
 from sqlalchemy.pool import NullPool
 
 from migrator.plan.model import Plan
-from migrator.run.alembic_stamp import stamp_after_contract, stamp_after_expand, unstamp_after_abort
+from migrator.run.alembic_stamp import stamp
 from migrator.run.db import connect
 from migrator.run.errors import StepFailed
 from migrator.run.runner import Runner, RunOptions
@@ -406,7 +406,7 @@ def test_stamp_creates_alembics_table_replaces_only_the_release_rows_and_is_idem
     db = connect(target.dsn)
     try:
         plan = stamp_plan(kind)
-        assert stamp_after_contract(db, plan) == ["r3"]
+        assert stamp(db, plan, "contract") == ["r3"]
         assert target.version_rows() == {"r3"}
         if kind == "postgres":
             assert target.rows(
@@ -423,12 +423,12 @@ def test_stamp_creates_alembics_table_replaces_only_the_release_rows_and_is_idem
             ) == [("varchar(32)", "NO", "PRI")]
         # blue at r1 beside another branch's head: r1 is replaced, the other branch is left alone
         target.run("DELETE FROM alembic_version", "INSERT INTO alembic_version VALUES ('r1'), ('other')")
-        assert stamp_after_contract(db, plan) == ["r3"]
+        assert stamp(db, plan, "contract") == ["r3"]
         assert target.version_rows() == {"r3", "other"}
-        assert stamp_after_contract(db, plan) == ["r3"]  # again: nothing changes
+        assert stamp(db, plan, "contract") == ["r3"]  # again: nothing changes
         assert target.version_rows() == {"r3", "other"}
         # a split release stamps nothing at expand and has nothing to take back on abort
-        assert stamp_after_expand(db, plan) == [] and unstamp_after_abort(db, plan) == []
+        assert stamp(db, plan, "expand") == [] and stamp(db, plan, "abort") == []
         assert target.version_rows() == {"r3", "other"}
     finally:
         db.close()
@@ -446,7 +446,7 @@ def test_stamp_is_atomic_with_what_it_records(kind: str, new_db):
             raise RuntimeError("the status update failed")
 
         with pytest.raises(RuntimeError):
-            stamp_after_contract(db, stamp_plan(kind), failing)
+            stamp(db, stamp_plan(kind), "contract", failing)
         if kind == "postgres":  # transactional DDL: the table's creation is rolled back too
             assert "alembic_version" not in target.tables()
         else:  # MySQL DDL commits by itself: the table stays, empty
@@ -456,14 +456,14 @@ def test_stamp_is_atomic_with_what_it_records(kind: str, new_db):
             "INSERT INTO alembic_version VALUES ('r1')",
         )
         with pytest.raises(RuntimeError):
-            stamp_after_contract(db, stamp_plan(kind), failing)
+            stamp(db, stamp_plan(kind), "contract", failing)
         assert target.version_rows() == {"r1"}
         seen: list[set[str]] = []
 
         def record() -> None:  # runs in the transaction, after the rows changed
             seen.append({r[0] for r in db.query("SELECT version_num FROM alembic_version")})
 
-        assert stamp_after_contract(db, stamp_plan(kind), record) == ["r3"]
+        assert stamp(db, stamp_plan(kind), "contract", record) == ["r3"]
         assert seen == [{"r3"}] and target.version_rows() == {"r3"}
     finally:
         db.close()
@@ -477,7 +477,7 @@ def test_stamp_quotes_names_and_alembic_reads_them(new_db):
         plan = stamp_plan(
             "postgres", version_table='Version "Table"', version_table_schema='Audit "Versions"', heads=["r2", "r3"]
         )
-        assert stamp_after_contract(db, plan) == ["r2", "r3"]
+        assert stamp(db, plan, "contract") == ["r2", "r3"]
     finally:
         db.close()
     assert target.version_rows('"Audit ""Versions"""."Version ""Table"""') == {"r2", "r3"}
@@ -507,14 +507,14 @@ def test_stamp_waits_no_longer_than_the_lock_timeout(new_db):
     try:
         started = time.monotonic()
         with pytest.raises(StepFailed, match="lock timeout"):
-            stamp_after_contract(
-                db, stamp_plan("postgres"), lambda: recorded.append("x"), lock_timeout=0.2, retry=retry(2)
+            stamp(
+                db, stamp_plan("postgres"), "contract", lambda: recorded.append("x"), lock_timeout=0.2, retry=retry(2)
             )
         assert time.monotonic() - started < 5
         assert recorded == [] and target.version_rows() == {"r1"}
         threading.Timer(0.3, blocker.commit).start()
-        assert stamp_after_contract(
-            db, stamp_plan("postgres"), lambda: recorded.append("x"), lock_timeout=0.2, retry=retry(10)
+        assert stamp(
+            db, stamp_plan("postgres"), "contract", lambda: recorded.append("x"), lock_timeout=0.2, retry=retry(10)
         ) == ["r3"]
         assert recorded == ["x"] and target.version_rows() == {"r3"}
     finally:
