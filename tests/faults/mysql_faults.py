@@ -5,14 +5,12 @@ prints it and the rows of every table."""
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runner_harness import Release
+from runner_harness import Release, my_database  # noqa: F401 (the fault tests use it from here)
+from runner_harness import my_exec as execute
+from runner_harness import my_rows as rows
 
 BASE = """\
 CREATE TABLE customers (id bigint PRIMARY KEY, email varchar(200) NOT NULL, name varchar(100),
@@ -27,40 +25,6 @@ UPDATE orders SET status = 'new' WHERE status IS NULL;
 ALTER TABLE orders MODIFY total int NOT NULL;
 ALTER TABLE customers DROP COLUMN fax;
 """
-
-
-def execute(server: Any, *statements: str) -> None:
-    conn = server.connect()
-    try:
-        with conn.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def rows(server: Any, sql: str) -> list[tuple[Any, ...]]:
-    conn = server.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
-@contextmanager
-def my_database(mysql_server: Any) -> Iterator[tuple[Any, str]]:
-    """A new database (server handle, DSN), dropped afterwards with bgmigrate's state database for it."""
-    name = f"bgm_flt_{uuid.uuid4().hex[:10]}"
-    admin = replace(mysql_server, database=None)
-    execute(admin, f"CREATE DATABASE `{name}`")
-    server = replace(mysql_server, database=name)
-    secret = f":{server.password}" if server.password else ""
-    try:
-        yield server, f"mysql://{server.user}{secret}@{server.host}:{server.port}/{name}"
-    finally:
-        execute(admin, f"DROP DATABASE IF EXISTS `{name}`", f"DROP DATABASE IF EXISTS `bgmigrate_{name}`")
 
 
 def seed(server: Any, customers: int) -> None:

@@ -17,26 +17,18 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
+from db_servers import CONNECT_TIMEOUT, MySqlServer, PgServer, mask_dsn, parse_mysql_dsn
 
 PG_ENV = "BGMIGRATE_TEST_PG_DSN"
 MYSQL_ENV = "BGMIGRATE_TEST_MYSQL_DSN"
 LOCAL_PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-CONNECT_TIMEOUT = 3
 
 
 # ---- masking ---------------------------------------------------------------------------------------
-
-
-def mask_dsn(dsn: str) -> str:
-    """``dsn`` with any password replaced by ``***`` (libpq key/value and URI forms)."""
-    masked = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", dsn)
-    masked = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", masked)
-    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", masked)
 
 
 def _short(err: BaseException) -> str:
@@ -50,24 +42,6 @@ def _scratch_name(prefix: str, module: str) -> str:
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PgServer:
-    """Where the admin connection goes; ``dsn_for`` points the same server at another database."""
-
-    dsn: str
-    origin: str  # "env" | "local" | "pgserver"
-    major: int
-
-    def dsn_for(self, dbname: str) -> str:
-        from psycopg.conninfo import make_conninfo
-
-        return make_conninfo(self.dsn, dbname=dbname)
-
-    @property
-    def shown(self) -> str:
-        return f"{mask_dsn(self.dsn)} ({self.origin}, PostgreSQL {self.major})"
 
 
 def _require_psycopg() -> Any:
@@ -142,55 +116,6 @@ def pg_db(pg_server: PgServer, request: pytest.FixtureRequest) -> Iterator[PgSer
 
 
 # ---- MySQL / MariaDB -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MySqlServer:
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str | None
-    origin: str  # "env" | "local"
-    version: str = ""  # SELECT VERSION()
-
-    @property
-    def is_mariadb(self) -> bool:
-        return "mariadb" in self.version.lower()
-
-    @property
-    def shown(self) -> str:
-        secret = ":***" if self.password else ""
-        where = f"{self.host}:{self.port}/{self.database or ''}"
-        return f"mysql://{self.user}{secret}@{where} ({self.origin}, {self.version})"
-
-    def connect(self, **extra: Any) -> Any:
-        import pymysql
-
-        return pymysql.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            database=self.database,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT,
-            **extra,
-        )
-
-
-def parse_mysql_dsn(dsn: str) -> MySqlServer:
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("mysql", "mariadb", "mysql+pymysql"):
-        raise ValueError(f"expected mysql://user:password@host:port/db, got scheme {parts.scheme!r}")
-    return MySqlServer(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3306,
-        user=unquote(parts.username or "root"),
-        password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/") or None,
-        origin="env",
-    )
 
 
 def _mysql_version(server: MySqlServer) -> str:

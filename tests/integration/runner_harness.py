@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +153,41 @@ def steps_state(dsn: str, schema: str = "bgmigrate") -> dict[str, tuple[Any, ...
         dsn, f"SELECT step_id, status, attempts, statements_done, backfill_rows, backfill_last_key FROM {schema}.steps"
     )
     return {r[0]: r[1:] for r in rows}
+
+
+# ---- MySQL / MariaDB ---------------------------------------------------------------------------------
+
+
+def my_exec(server: Any, *statements: str) -> None:
+    """Run ``statements`` on ``server`` (a conftest ``MySqlServer``), autocommit."""
+    conn = server.connect()
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def my_rows(server: Any, sql: str) -> list[tuple[Any, ...]]:
+    conn = server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+@contextmanager
+def my_database(mysql_server: Any, prefix: str = "bgm_run") -> Iterator[tuple[Any, str]]:
+    """A new database (server handle, DSN), dropped afterwards with bgmigrate's state database for it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = replace(mysql_server, database=None)
+    my_exec(admin, f"CREATE DATABASE `{name}`")
+    server = replace(mysql_server, database=name)
+    secret = f":{server.password}" if server.password else ""
+    try:
+        yield server, f"mysql://{server.user}{secret}@{server.host}:{server.port}/{name}"
+    finally:
+        my_exec(admin, f"DROP DATABASE IF EXISTS `{name}`", f"DROP DATABASE IF EXISTS `bgmigrate_{name}`")

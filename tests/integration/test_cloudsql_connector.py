@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 from cloudsql_emulator import CloudSqlEmulator, Connection, Instance
-from conftest import MySqlServer, PgServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from db_servers import MySqlServer, PgServer
 from psycopg.conninfo import conninfo_to_dict
 from runner_harness import bgm
 

@@ -25,7 +25,7 @@ from migrator.trace.queries import convert_placeholders, queries_from_rows
 from migrator.trace.references import references
 
 if TYPE_CHECKING:
-    from conftest import PgServer
+    from db_servers import PgServer
 
 BASE = """\
 CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL, name text,

@@ -32,7 +32,7 @@ from migrator.sql.analyze import analyze_text
 from migrator.sql.types import compare_types
 
 if TYPE_CHECKING:
-    from conftest import MySqlServer, PgServer
+    from db_servers import MySqlServer, PgServer
 
 FAKE_PASSWORD = "Fake-S3cr3t@pw:42"  # holds '@' and ':' (percent-encoded in URLs)
 ROWS = 1000

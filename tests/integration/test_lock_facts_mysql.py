@@ -39,7 +39,7 @@ from migrator.schema.model import Schema
 from migrator.sql.analyze import analyze_text
 
 if TYPE_CHECKING:
-    from conftest import MySqlServer
+    from db_servers import MySqlServer
 
 MODEL_VERSION = "8.0.40"  # the MySQL release whose rows are compared with MariaDB
 ROWS = 200

@@ -42,7 +42,7 @@ from migrator.sql.analyze import analyze_text
 from migrator.sql.changes import Change
 
 if TYPE_CHECKING:
-    from conftest import PgServer
+    from db_servers import PgServer
 
 ROWS = 200  # rows in t (and in every table a scan is measured on)
 

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import MySqlServer
+from db_servers import MySqlServer
 from runner_harness import Release, bgm, pg_exec, pg_rows
 
 BASE = "CREATE TABLE accounts (id bigint PRIMARY KEY, legacy_code varchar(20) NOT NULL, name varchar(50));\n"

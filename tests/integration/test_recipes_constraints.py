@@ -30,7 +30,7 @@ from constraint_harness import (
 )
 
 if TYPE_CHECKING:
-    from conftest import MySqlServer, PgServer
+    from db_servers import MySqlServer, PgServer
 
 PG15 = (15, 999, 999)
 ROWS = 2000

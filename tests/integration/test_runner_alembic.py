@@ -38,7 +38,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import CONNECT_TIMEOUT, MySqlServer, PgServer
+from db_servers import CONNECT_TIMEOUT, MySqlServer, PgServer
 from sqlalchemy.pool import NullPool
 
 from migrator.plan.model import Plan

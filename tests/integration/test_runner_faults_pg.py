@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from conftest import PgServer
+from db_servers import PgServer
 from runner_harness import Release, bgm, bgm_popen, pg_data, pg_exec, pg_rows, pg_schema, seed_sql, steps_state
 
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MySqlServer
-from runner_harness import Release, bgm, bgm_popen
+from db_servers import MySqlServer
+from runner_harness import Release, bgm, bgm_popen, my_database
+from runner_harness import my_exec as _exec
+from runner_harness import my_rows as _rows
 
 BASE = """\
 CREATE TABLE customers (id bigint PRIMARY KEY, email varchar(200) NOT NULL, name varchar(100),
@@ -33,37 +33,8 @@ ALTER TABLE orders MODIFY total int NOT NULL;
 @pytest.fixture
 def my_db(mysql_server: MySqlServer) -> Iterator[tuple[MySqlServer, str]]:
     """A fresh database per test, and the runner's state database for it; both dropped afterwards."""
-    name = f"bgm_run_{uuid.uuid4().hex[:10]}"
-    admin = replace(mysql_server, database=None)
-    _exec(admin, f"CREATE DATABASE `{name}`")
-    server = replace(mysql_server, database=name)
-    secret = f":{server.password}" if server.password else ""
-    dsn = f"mysql://{server.user}{secret}@{server.host}:{server.port}/{name}"
-    try:
-        yield server, dsn
-    finally:
-        _exec(admin, f"DROP DATABASE IF EXISTS `{name}`")
-        _exec(admin, f"DROP DATABASE IF EXISTS `bgmigrate_{name}`")
-
-
-def _exec(server: MySqlServer, *statements: str) -> None:
-    conn = server.connect()
-    try:
-        with conn.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def _rows(server: MySqlServer, sql: str) -> list[tuple[Any, ...]]:
-    conn = server.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
+    with my_database(mysql_server) as made:
+        yield made
 
 
 def _setup(server: MySqlServer, tmp_path: Path, customers: int) -> Release:
@@ -209,5 +180,7 @@ def test_sigkill_in_the_backfill_then_rerun_and_abort_on_mysql(my_db: tuple[MySq
     assert done.returncode == 0, done.stderr
     assert _rows(server, "SHOW CREATE TABLE customers") == original
     assert _rows(
-        server, "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE INDEX_NAME = 'orders_customer_idx'"
+        server,
+        "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND INDEX_NAME = 'orders_customer_idx'",
     ) == [(0,)]

@@ -33,7 +33,7 @@ from migrator.trace.scratch import scratch_database
 from migrator.trace.tracing import TracedItem, TraceReport
 
 if TYPE_CHECKING:
-    from conftest import PgServer
+    from db_servers import PgServer
 
 AEL, EXCL, SREL, SHARE, SUEL, REL, RSL, ASL = (
     "ACCESS EXCLUSIVE",
