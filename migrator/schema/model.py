@@ -132,6 +132,8 @@ class Schema:
                     t.constraints.append(Constraint(None, "primary_key", [col], True, None, unit))
                 elif facts.get("unique"):
                     t.constraints.append(Constraint(None, "unique", [col], True, None, unit))
+                for check in facts.get("checks") or ():  # column-level CHECK: a table CHECK on its column
+                    t.constraints.append(Constraint(None, "check", [], True, check, unit))
             for c in a.get("constraints") or []:
                 t.constraints.append(
                     Constraint(
