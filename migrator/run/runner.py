@@ -428,7 +428,11 @@ class Runner:
         if gate not in ("switched", "decommissioned"):
             raise InputError(f"unknown gate {gate!r}: switched or decommissioned")
         with self.session(f"mark {gate}"):
-            rel = self._open_release(name, f"mark {gate}")
+            rel = self._release_to_mark(name, gate)
+            recorded = rel.switched_at if gate == "switched" else rel.decommissioned_at
+            if rel.status == CONTRACTED and recorded is not None:  # a pipeline's hook retried after contract
+                self.say(f"release {rel.name}: already {gate} (and contracted)")
+                return RunReport(f"mark {gate}", rel.name, rel.status, message=f"already {gate}")
             if rel.status != EXPANDED and rel.status != CONTRACTING:
                 raise Refused(f"release {rel.name} is {rel.status}: it can be marked {gate} only once expand completes")
             if gate == "switched":
@@ -443,6 +447,15 @@ class Runner:
                     self.store.event(rel.name, "decommissioned", self.actor, "recorded by bgmigrate mark")
             self.say(f"release {rel.name}: {gate}")
             return RunReport(f"mark {gate}", rel.name, rel.status)
+
+    def _release_to_mark(self, name: str | None, gate: str) -> Release:
+        """The release in progress; with none in progress, the latest release when it is contracted
+        (marking it again is a no-op: a pipeline's hook retried after contract)."""
+        if name is None and not self.store.releases(open_only=True):
+            latest = self.store.releases()[-1:]
+            if latest and latest[0].status == CONTRACTED:
+                return latest[0]
+        return self._open_release(name, f"mark {gate}")
 
     # -- abort -------------------------------------------------------------------------------------
     def abort(self, name: str | None = None) -> RunReport:

@@ -74,6 +74,12 @@ def test_whole_release_expand_gates_contract(fresh_pg: str, tmp_path: Path) -> N
     # a completed release does nothing when run again
     again = bgm("contract", "--dsn", fresh_pg, "--release", "0002_release")
     assert again.returncode == 0 and "already contracted" in again.stdout
+    # a pipeline's hook retried after contract: the gates it records are already there
+    for gate in ("switched", "decommissioned"):
+        retried = bgm("mark", gate, "--dsn", fresh_pg)
+        assert retried.returncode == 0 and f"already {gate}" in retried.stdout + retried.stderr, retried.stderr
+    events = json.loads(bgm("status", "--dsn", fresh_pg, "--format", "json").stdout)["releases"][0]["events"]
+    assert [e["kind"] for e in events].count("switched") == 1
 
 
 def test_dry_run_prints_the_plan_sql_and_changes_nothing(fresh_pg: str, tmp_path: Path) -> None:
