@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from typing import Any
 
 from .changes import Change, Op
 from .fallback import classify_tokens
@@ -97,6 +98,9 @@ def _fast_path(sql: str) -> list[Change] | None:
     return None
 
 
+_DIALECTS: dict[str, Any] = {}
+
+
 def _parse_changes(sql: str, dialect: str) -> tuple[list[Change] | None, str, str | None]:
     """Return (changes or None, parser used, sqlglot error message)."""
     if not os.environ.get("BGMIGRATE_NO_FAST_PATH"):
@@ -112,7 +116,9 @@ def _parse_changes(sql: str, dialect: str) -> tuple[list[Change] | None, str, st
     error: str | None = None
     tokens: list = []
     try:
-        d = Dialect.get_or_raise(_SQLGLOT_DIALECT[dialect])
+        d = _DIALECTS.get(dialect)
+        if d is None:  # one instance per dialect: get_or_raise on a name builds a new one each time
+            d = _DIALECTS[dialect] = Dialect.get_or_raise(_SQLGLOT_DIALECT[dialect])
         tokens = d.tokenize(sql)
         trees = d.parser().parse(tokens, sql)
     except (ParseError, TokenError) as err:
