@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,6 +87,28 @@ def _execute(command: str, fmt: str, work: Callable[[], tuple[str, bool]]) -> No
     raise typer.Exit(code)
 
 
+def _scratch_options(
+    since: str | None,
+    dsn: str | None,
+    scratch_server: str | None,
+    sample_rows: int,
+    keep: bool,
+    config: Path | None,
+    use_env: bool,
+) -> dict[str, Any]:
+    """The options trace and compat share (the scratch database and the release), as keyword arguments."""
+    return {
+        "since": since,
+        "dsn": dsn,
+        "scratch_server": scratch_server,
+        "sample_rows": sample_rows,
+        "keep": keep,
+        "config": config,
+        "use_env": use_env,
+        "say": _say,
+    }
+
+
 def trace(
     sources: SourcesArg,
     since: SinceOpt = None,
@@ -106,15 +128,7 @@ def trace(
         from .trace.render import trace_json, trace_text
 
         report = trace_command(
-            list(sources),
-            since=since,
-            dsn=dsn,
-            scratch_server=scratch_server,
-            sample_rows=sample_rows,
-            keep=keep,
-            config=config,
-            use_env=use_env,
-            say=_say,
+            list(sources), **_scratch_options(since, dsn, scratch_server, sample_rows, keep, config, use_env)
         )
         return (trace_json(report) if fmt == "json" else trace_text(report)), report.failed
 
@@ -166,14 +180,7 @@ def compat(
             green_queries=green_queries,
             blue_from_pg_stat_statements=blue_from_pg_stat_statements,
             as_written=as_written,
-            since=since,
-            dsn=dsn,
-            scratch_server=scratch_server,
-            sample_rows=sample_rows,
-            keep=keep,
-            config=config,
-            use_env=use_env,
-            say=_say,
+            **_scratch_options(since, dsn, scratch_server, sample_rows, keep, config, use_env),
         )
         return (compat_json(report) if fmt == "json" else compat_text(report)), report.failed
 
