@@ -238,15 +238,14 @@ def _trace_plan(
     from .run.errors import RunError
     from .schema.live import LiveSchemaError
     from .sources import SourceError
-    from .trace.commands import trace_plan_command
+    from .trace.commands import ScratchOptions, trace_plan_command
 
     if markdown is None:
         raise _fail("--trace adds the trace to the Markdown plan: give --markdown FILE too")
     try:
-        return trace_plan_command(
-            built, paths, since=since, dsn=dsn, config=config, use_env=use_env,
-            say=lambda line: sys.stderr.write(f"bgmigrate: {mask_secrets(line)}\n"),
-        )  # fmt: skip
+        say = lambda line: sys.stderr.write(f"bgmigrate: {mask_secrets(line)}\n")  # noqa: E731
+        opts = ScratchOptions(since=since, dsn=dsn, config=config, use_env=use_env, say=say)
+        return trace_plan_command(built, paths, opts)
     except (RunError, ConfigError, SourceError, LiveSchemaError) as err:
         raise _fail(mask_secrets(str(err))) from None
 

@@ -95,18 +95,11 @@ def _scratch_options(
     keep: bool,
     config: Path | None,
     use_env: bool,
-) -> dict[str, Any]:
-    """The options trace and compat share (the scratch database and the release), as keyword arguments."""
-    return {
-        "since": since,
-        "dsn": dsn,
-        "scratch_server": scratch_server,
-        "sample_rows": sample_rows,
-        "keep": keep,
-        "config": config,
-        "use_env": use_env,
-        "say": _say,
-    }
+) -> Any:
+    """The options trace and compat share (the release and the scratch database)."""
+    from .trace.commands import ScratchOptions
+
+    return ScratchOptions(since, dsn, scratch_server, sample_rows, keep, config, use_env, _say)
 
 
 def trace(
@@ -127,9 +120,8 @@ def trace(
         from .trace.commands import trace_command
         from .trace.render import trace_json, trace_text
 
-        report = trace_command(
-            list(sources), **_scratch_options(since, dsn, scratch_server, sample_rows, keep, config, use_env)
-        )
+        opts = _scratch_options(since, dsn, scratch_server, sample_rows, keep, config, use_env)
+        report = trace_command(list(sources), opts)
         return (trace_json(report) if fmt == "json" else trace_text(report)), report.failed
 
     _execute("trace", fmt, work)
@@ -176,11 +168,11 @@ def compat(
 
         report = compat_command(
             list(sources),
+            _scratch_options(since, dsn, scratch_server, sample_rows, keep, config, use_env),
             blue_queries=blue_queries,
             green_queries=green_queries,
             blue_from_pg_stat_statements=blue_from_pg_stat_statements,
             as_written=as_written,
-            **_scratch_options(since, dsn, scratch_server, sample_rows, keep, config, use_env),
         )
         return (compat_json(report) if fmt == "json" else compat_text(report)), report.failed
 

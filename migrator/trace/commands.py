@@ -7,14 +7,16 @@ are read, and pg_dump is found, before any scratch database exists.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..run.errors import InputError
 from .compat import CompatReport, run_compat, steps_as_written, steps_from_plan
 from .queries import Query, queries_from_pg_stat_statements, read_query_file
-from .scratch import scratch_database
+from .scratch import ScratchDatabase, scratch_database
 from .tracing import TraceReport, trace_plan, trace_release
 
 if TYPE_CHECKING:
@@ -57,46 +59,54 @@ def _live(conninfo: str) -> Schema:
         raise InputError(f"reading the scratch database's schema failed: {err}") from None
 
 
-def trace_command(
-    paths: list[Path],
-    *,
-    since: str | None = None,
-    dsn: str | None = None,
-    scratch_server: str | None = None,
-    sample_rows: int = 0,
-    keep: bool = False,
-    config: Path | None = None,
-    use_env: bool = False,
-    say: Say = None,
-) -> TraceReport:
+@dataclass
+class ScratchOptions:
+    """What trace and compat share: the release (sources, ``since``) and the scratch database."""
+
+    since: str | None = None
+    dsn: str | None = None
+    scratch_server: str | None = None
+    sample_rows: int = 0
+    keep: bool = False
+    config: Path | None = None
+    use_env: bool = False
+    say: Say = None
+
+    @contextmanager
+    def scratch(self, paths: list[Path]) -> Iterator[tuple[Settings, list[SourceFile], ScratchDatabase]]:
+        """Read the release, then a scratch database with the schema before it (the DSN's, or the
+        history replayed): (settings, sources, database)."""
+        settings, sources, boundary = _sources(paths, since=self.since, config=self.config, use_env=self.use_env)
+        history = [] if self.dsn else sources[:boundary]
+        with scratch_database(
+            dsn=self.dsn,
+            scratch_server=self.scratch_server,
+            history=history,
+            sample_rows=self.sample_rows,
+            keep=self.keep,
+            say=self.say,
+        ) as db:
+            yield settings, sources, db
+
+
+def trace_command(paths: list[Path], opts: ScratchOptions) -> TraceReport:
     from ..lint.engine import lint_sources
 
-    settings, sources, boundary = _sources(paths, since=since, config=config, use_env=use_env)
-    history = [] if dsn else sources[:boundary]
-    with scratch_database(
-        dsn=dsn, scratch_server=scratch_server, history=history, sample_rows=sample_rows, keep=keep, say=say
-    ) as db:
+    with opts.scratch(paths) as (settings, sources, db):
         settings.target_version = str(db.major)  # classify for the server the statements really run on
-        base = _live(db.conninfo) if dsn else None
+        base = _live(db.conninfo) if opts.dsn else None
         result = lint_sources(sources, settings, base_schema=base)
         return trace_release(result, db)
 
 
 def compat_command(
     paths: list[Path],
+    opts: ScratchOptions,
     *,
     blue_queries: Path | None = None,
     green_queries: Path | None = None,
     blue_from_pg_stat_statements: str | None = None,
     as_written: bool = False,
-    since: str | None = None,
-    dsn: str | None = None,
-    scratch_server: str | None = None,
-    sample_rows: int = 0,
-    keep: bool = False,
-    config: Path | None = None,
-    use_env: bool = False,
-    say: Say = None,
 ) -> CompatReport:
     from ..lint.engine import lint_sources
     from ..plan.make import make_plan
@@ -109,24 +119,20 @@ def compat_command(
     if blue_from_pg_stat_statements:
         recorded, left_out = queries_from_pg_stat_statements(blue_from_pg_stat_statements)
         blue += recorded
-    settings, sources, boundary = _sources(paths, since=since, config=config, use_env=use_env)
-    history = [] if dsn else sources[:boundary]
-    with scratch_database(
-        dsn=dsn, scratch_server=scratch_server, history=history, sample_rows=sample_rows, keep=keep, say=say
-    ) as db:
+    with opts.scratch(paths) as (settings, sources, db):
         base = _live(db.conninfo)
         if as_written:
             settings.target_version = str(db.major)
-            result = lint_sources(sources, settings, base_schema=base if dsn else None)
+            result = lint_sources(sources, settings, base_schema=base if opts.dsn else None)
             steps = steps_as_written(result)
         else:
             plan, _ = make_plan(
                 paths,
-                config=config,
+                config=opts.config,
                 target_version=str(db.major),
-                since=since,
-                dsn=db.conninfo if dsn else None,
-                use_env=use_env,
+                since=opts.since,
+                dsn=db.conninfo if opts.dsn else None,
+                use_env=opts.use_env,
             )
             steps = steps_from_plan(plan)
         report = run_compat(db, steps, base, blue, green, mode="as-written" if as_written else "plan")
@@ -134,21 +140,12 @@ def compat_command(
     return report
 
 
-def trace_plan_command(
-    plan: Plan,
-    paths: list[Path],
-    *,
-    since: str | None = None,
-    dsn: str | None = None,
-    config: Path | None = None,
-    use_env: bool = False,
-    say: Say = None,
-) -> TraceReport:
+def trace_plan_command(plan: Plan, paths: list[Path], opts: ScratchOptions) -> TraceReport:
     """``bgmigrate plan --trace``: the plan's steps on a scratch database (the --dsn's server, or
     ``BGMIGRATE_SCRATCH_SERVER``, or the embedded PostgreSQL)."""
     if plan.dialect != "postgres":
         raise InputError("--trace runs on PostgreSQL only")
-    _settings, sources, boundary = _sources(paths, since=since, config=config, use_env=use_env)
-    history = [] if dsn else sources[:boundary]
-    with scratch_database(dsn=dsn, scratch_server=os.environ.get(SCRATCH_ENV) or None, history=history, say=say) as db:
+    if opts.scratch_server is None:
+        opts.scratch_server = os.environ.get(SCRATCH_ENV) or None
+    with opts.scratch(paths) as (_settings, _sources, db):
         return trace_plan(plan, db)

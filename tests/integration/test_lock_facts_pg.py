@@ -40,22 +40,13 @@ from migrator.lint.engine import StatementResult, lint_text
 from migrator.schema.model import Schema
 from migrator.sql.analyze import analyze_text
 from migrator.sql.changes import Change
+from migrator.trace.observe import MODES  # pg_locks mode names, weakest first
 
 if TYPE_CHECKING:
     from db_servers import PgServer
 
 ROWS = 200  # rows in t (and in every table a scan is measured on)
 
-MODES = {
-    "AccessShareLock": "ACCESS SHARE",
-    "RowShareLock": "ROW SHARE",
-    "RowExclusiveLock": "ROW EXCLUSIVE",
-    "ShareUpdateExclusiveLock": "SHARE UPDATE EXCLUSIVE",
-    "ShareLock": "SHARE",
-    "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE",
-    "ExclusiveLock": "EXCLUSIVE",
-    "AccessExclusiveLock": "ACCESS EXCLUSIVE",
-}
 RANK = {mode: i for i, mode in enumerate(MODES.values())}
 
 BASE = f"""
